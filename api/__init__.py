@@ -1,0 +1,1 @@
+"""KubeFoundry REST API: a stateless HTTP view over KubeFoundry custom resources."""

@@ -1,0 +1,1 @@
+"""KubeFoundry operator: reconciles KubeFoundry custom resources into provider resources."""
