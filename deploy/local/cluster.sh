@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The local simulated GPU cluster: real etcd, kube-apiserver, kube-controller-manager and
+# kube-scheduler, with KWOK playing the kubelets of the nodes in topology.yaml.
+#
+#   cluster.sh up            build what is missing, start (or reuse) the cluster, apply the nodes
+#   cluster.sh down          stop and delete the cluster
+#   cluster.sh stop          stop the processes, keep the data (next `up` resumes it)
+#   cluster.sh kubeconfig    print the kubeconfig path
+#   cluster.sh kubectl-path  print the path of the matching kubectl
+#   cluster.sh nodes         (re)apply topology.yaml
+#   cluster.sh provider-crds [provider ...]  install provider CRDs (default: all) by server-side apply
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=versions.env
+source "$HERE/versions.env"
+
+CACHE="${KUBEFOUNDRY_CACHE:-$HOME/.cache/kubefoundry}"
+BIN="$CACHE/bin"
+NAME="${KUBEFOUNDRY_CLUSTER_NAME:-kubefoundry}"
+export KWOK_WORKDIR="$CACHE/kwok"
+CLUSTER_DIR="$KWOK_WORKDIR/clusters/$NAME"
+KUBECONFIG_FILE="$CLUSTER_DIR/kubeconfig.yaml"
+KUBECTL="$BIN/kubectl-$K8S_VERSION"
+KWOKCTL="$BIN/kwokctl-$KWOK_VERSION"
+# kwokctl would otherwise download a kubectl; hand it ours.
+export KWOK_KUBECTL_BINARY="$KUBECTL"
+export KWOK_KUBE_VERSION="$K8S_VERSION"
+export KWOK_ETCD_VERSION="${ETCD_VERSION#v}"
+PROVIDER_CRDS="${KUBEFOUNDRY_PROVIDER_CRDS:-$REPO/../shared/crds}"
+PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+
+k() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+healthy() {
+  [[ -f "$KUBECONFIG_FILE" ]] && k get --raw /readyz >/dev/null 2>&1
+}
+
+wait_healthy() {
+  local deadline=$(( $(date +%s) + ${1:-60} ))
+  until healthy; do
+    (( $(date +%s) < deadline )) || { log "API server did not become ready"; return 1; }
+    sleep 0.5
+  done
+}
+
+apply_nodes() {
+  "$PYTHON" "$HERE/nodes.py" "${KUBEFOUNDRY_TOPOLOGY:-$HERE/topology.yaml}" \
+    | k apply --server-side --force-conflicts --field-manager kubefoundry-topology -f - >/dev/null
+  # KWOK's node stage marks nodes Ready; the scheduler ignores them until then.
+  k wait --for=condition=Ready node --all --timeout=60s >/dev/null
+}
+
+install_provider_crds() {
+  local providers=("$@")
+  [[ ${#providers[@]} -gt 0 ]] || providers=(dynamo kuberay kaito)
+  if [[ ! -d "$PROVIDER_CRDS" ]]; then
+    log "provider CRDs not found at $PROVIDER_CRDS (set KUBEFOUNDRY_PROVIDER_CRDS)"
+    return 1
+  fi
+  for p in "${providers[@]}"; do
+    # Server-side apply: some CRDs are near 1 MB, over client-side apply's annotation limit.
+    k apply --server-side --force-conflicts --field-manager kubefoundry-dev -f "$PROVIDER_CRDS/$p" >/dev/null
+    log "installed $p CRDs from $PROVIDER_CRDS/$p"
+  done
+  k wait --for=condition=Established crd --all --timeout=60s >/dev/null
+}
+
+up() {
+  bash "$HERE/build-binaries.sh" kubernetes etcd kwok
+  local start
+  start=$(date +%s%N)
+  if healthy; then
+    log "cluster '$NAME' is already running"
+  elif [[ -d "$CLUSTER_DIR" ]] && "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$NAME"; then
+    log "starting existing cluster '$NAME'"
+    "$KWOKCTL" start cluster --name "$NAME" >&2 || { log "restart failed, recreating"; down; create; }
+  else
+    create
+  fi
+  wait_healthy 90
+  apply_nodes
+  local ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  log "cluster '$NAME' ready in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s; kubeconfig: $KUBECONFIG_FILE"
+}
+
+create() {
+  log "creating cluster '$NAME' (Kubernetes $K8S_VERSION, KWOK $KWOK_VERSION)"
+  "$KWOKCTL" create cluster \
+    --name "$NAME" \
+    --runtime binary \
+    --kube-apiserver-binary "$BIN/kube-apiserver-$K8S_VERSION" \
+    --kube-controller-manager-binary "$BIN/kube-controller-manager-$K8S_VERSION" \
+    --kube-scheduler-binary "$BIN/kube-scheduler-$K8S_VERSION" \
+    --kwok-controller-binary "$BIN/kwok-$KWOK_VERSION" \
+    --etcd-binary "$BIN/etcd-$ETCD_VERSION" \
+    --kube-authorization \
+    --kube-admission \
+    --kubeconfig "$KWOK_WORKDIR/kubeconfig-merged.yaml" \
+    --wait 120s >&2
+}
+
+down() {
+  if [[ -d "$CLUSTER_DIR" ]]; then
+    "$KWOKCTL" delete cluster --name "$NAME" >&2 || true
+    rm -rf "$CLUSTER_DIR"
+  fi
+}
+
+cmd="${1:-up}"
+shift || true
+case "$cmd" in
+  up) up ;;
+  down) down ;;
+  stop) "$KWOKCTL" stop cluster --name "$NAME" >&2 ;;
+  kubeconfig) echo "$KUBECONFIG_FILE" ;;
+  kubectl-path) echo "$KUBECTL" ;;
+  nodes) apply_nodes ;;
+  provider-crds) install_provider_crds "$@" ;;
+  healthy) healthy ;;
+  *) echo "usage: $0 up|down|stop|kubeconfig|kubectl-path|nodes|provider-crds|healthy" >&2; exit 2 ;;
+esac

@@ -1,0 +1,127 @@
+"""Shared fixtures: one real cluster per test session, a fresh namespace per test.
+
+The cluster is the local one from deploy/local/cluster.sh (started if needed), or, when
+KUBEFOUNDRY_TEST_USE_KUBECONFIG=1, the current context of KUBECONFIG, which must look like a test
+cluster (kind-*, kwok-*, k3d-*, minikube, docker-desktop, or a name listed in
+KUBEFOUNDRY_TEST_ALLOWED_CONTEXTS).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubefoundry.operator import kube as k
+
+REPO = Path(__file__).resolve().parent.parent
+CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"
+TEST_CONTEXT_PREFIXES = ("kind-", "kwok-", "k3d-", "minikube", "docker-desktop", "rancher-desktop")
+NAMESPACE_LABEL = "kubefoundry.io/test"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    kubeconfig: str
+    kubectl_bin: str
+    local: bool
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.kubectl_bin, "--kubeconfig", self.kubeconfig, *args],
+            input=input,
+            text=True,
+            capture_output=True,
+            check=check,
+            timeout=120,
+        )
+
+
+def provider_crds_dir() -> Path:
+    return Path(os.environ.get("KUBEFOUNDRY_PROVIDER_CRDS", REPO.parent / "shared" / "crds"))
+
+
+def _external_cluster() -> Cluster:
+    path = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    first = path.split(os.pathsep)[0]
+    cfg = yaml.safe_load(Path(first).read_text())
+    context = cfg.get("current-context", "")
+    allowed = [c for c in os.environ.get("KUBEFOUNDRY_TEST_ALLOWED_CONTEXTS", "").split(",") if c]
+    if not (context.startswith(TEST_CONTEXT_PREFIXES) or context in allowed):
+        pytest.exit(
+            f"refusing to run the cluster tests against context {context!r}: it does not look like a test "
+            "cluster (add it to KUBEFOUNDRY_TEST_ALLOWED_CONTEXTS if it is one)",
+            returncode=2,
+        )
+    return Cluster(kubeconfig=first, kubectl_bin=os.environ.get("KUBECTL", "kubectl"), local=False)
+
+
+def _local_cluster() -> Cluster:
+    subprocess.run(["bash", str(CLUSTER_SH), "up"], check=True)
+    kubeconfig = subprocess.run(
+        ["bash", str(CLUSTER_SH), "kubeconfig"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    kubectl_bin = subprocess.run(
+        ["bash", str(CLUSTER_SH), "kubectl-path"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return Cluster(kubeconfig=kubeconfig, kubectl_bin=kubectl_bin, local=True)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Cluster:
+    if os.environ.get("KUBEFOUNDRY_TEST_USE_KUBECONFIG") == "1":
+        return _external_cluster()
+    return _local_cluster()
+
+
+@pytest.fixture(scope="session")
+def provider_crds(cluster: Cluster) -> Path:
+    """Installs the real Dynamo, KubeRay and KAITO CRDs (server-side apply: some are ~1 MB)."""
+    crds = provider_crds_dir()
+    if not crds.is_dir():
+        pytest.fail(f"provider CRDs not found at {crds}; set KUBEFOUNDRY_PROVIDER_CRDS")
+    for provider in ("dynamo", "kuberay", "kaito"):
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "kubefoundry-test",
+                        "-f", str(crds / provider))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    return crds
+
+
+@pytest.fixture(scope="session")
+def kubefoundry_crds(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "kubefoundry-test",
+                    "-f", str(REPO / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+@pytest.fixture(scope="session")
+async def kube(cluster: Cluster) -> AsyncIterator[k.Kube]:
+    client = await k.Kube.connect(cluster.kubeconfig)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"kf-test-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    cluster.kubectl("label", "namespace", name, f"{NAMESPACE_LABEL}=true")
+    # The ServiceAccount admission plugin rejects pods until the namespace's default account exists.
+    for _ in range(100):
+        if cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0:
+            break
+        subprocess.run(["sleep", "0.1"], check=True)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/cluster" in str(item.path).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.cluster)
