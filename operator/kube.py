@@ -7,7 +7,6 @@ watches, and errors that say what the API server said.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -118,7 +117,7 @@ class Kube:
         if path or not os.environ.get("KUBERNETES_SERVICE_HOST"):
             await config.load_kube_config(config_file=path, client_configuration=cfg)
         else:
-            config.load_incluster_config(client_configuration=cfg)
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         # Watches and applies run concurrently for many objects; the default pool of 100 would queue.
         cfg.connection_pool_maxsize = 256
         kube = cls(client.ApiClient(configuration=cfg))
@@ -159,7 +158,7 @@ class Kube:
                 _preload_content=False,
                 _request_timeout=timeout if timeout is not None else self.timeout,
             )
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
             raise ClusterUnavailable(f"cannot reach the Kubernetes API at {self.host}: {exc}") from exc
         return resp
 
@@ -175,7 +174,7 @@ class Kube:
         resp = await self._call(method, path, query=query, body=body, content_type=content_type)
         try:
             text = await resp.text()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise ClusterUnavailable(f"connection to {self.host} broke: {exc}") from exc
         finally:
             resp.release()
@@ -228,9 +227,7 @@ class Kube:
                 return page
 
     async def create(self, res: Resource, body: JSON, namespace: str | None = None, *, dry_run: bool = False) -> JSON:
-        return await self.request(
-            "POST", res.path(namespace), body=body, query={"dryRun": "All" if dry_run else None}
-        )
+        return await self.request("POST", res.path(namespace), body=body, query={"dryRun": "All" if dry_run else None})
 
     async def apply(
         self,
@@ -275,11 +272,18 @@ class Kube:
         )
 
     async def json_patch(
-        self, res: Resource, name: str, ops: list[JSON], namespace: str | None = None,
-        *, subresource: str | None = None,
+        self,
+        res: Resource,
+        name: str,
+        ops: list[JSON],
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
     ) -> JSON:
         return await self.request(
-            "PATCH", res.path(namespace, name, subresource), body=ops,
+            "PATCH",
+            res.path(namespace, name, subresource),
+            body=ops,
             content_type="application/json-patch+json",
         )
 
@@ -316,7 +320,7 @@ class Kube:
         label_selector: str | None = None,
         field_selector: str | None = None,
         timeout_seconds: int = 300,
-    ) -> AsyncIterator[JSON]:
+    ) -> AsyncIterator[dict[str, Any]]:
         """Yields watch events ({type, object}); raises Gone when the resourceVersion expired."""
         query = {
             "watch": "true",
@@ -352,7 +356,7 @@ class Kube:
                         status = event.get("object") or {}
                         raise _error_for(int(status.get("code") or 500), status, "")
                     yield event
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
             raise ClusterUnavailable(f"watch on {res.plural} broke: {exc}") from exc
         finally:
             resp.release()

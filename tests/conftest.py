@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from kubefoundry.operator import kube as k
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,7 +62,7 @@ def _external_cluster() -> Cluster:
 
 
 def _local_cluster() -> Cluster:
-    subprocess.run(["bash", str(CLUSTER_SH), "up"], check=True)
+    subprocess.run(["bash", str(CLUSTER_SH), "up"], check=True, timeout=3600)
     kubeconfig = subprocess.run(
         ["bash", str(CLUSTER_SH), "kubeconfig"], check=True, capture_output=True, text=True
     ).stdout.strip()
@@ -74,10 +73,15 @@ def _local_cluster() -> Cluster:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Cluster:
+def cluster() -> Iterator[Cluster]:
     if os.environ.get("KUBEFOUNDRY_TEST_USE_KUBECONFIG") == "1":
-        return _external_cluster()
-    return _local_cluster()
+        yield _external_cluster()
+        return
+    was_running = subprocess.run(["bash", str(CLUSTER_SH), "healthy"], check=False).returncode == 0
+    yield _local_cluster()
+    # Leave a cluster we found running (make dev, a developer's) alone; stop one we started.
+    if not was_running and os.environ.get("KUBEFOUNDRY_KEEP_CLUSTER") != "1":
+        subprocess.run(["bash", str(CLUSTER_SH), "stop"], check=False, timeout=120)
 
 
 @pytest.fixture(scope="session")
@@ -87,16 +91,24 @@ def provider_crds(cluster: Cluster) -> Path:
     if not crds.is_dir():
         pytest.fail(f"provider CRDs not found at {crds}; set KUBEFOUNDRY_PROVIDER_CRDS")
     for provider in ("dynamo", "kuberay", "kaito"):
-        cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "kubefoundry-test",
-                        "-f", str(crds / provider))
+        cluster.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "kubefoundry-test",
+            "-f",
+            str(crds / provider),
+        )
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     return crds
 
 
 @pytest.fixture(scope="session")
 def kubefoundry_crds(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager", "kubefoundry-test",
-                    "-f", str(REPO / "crds"))
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager", "kubefoundry-test", "-f", str(REPO / "crds")
+    )
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
 

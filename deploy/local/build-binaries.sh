@@ -121,6 +121,11 @@ for t in "${targets[@]}"; do
   esac
   [[ $(ls "$BIN" | wc -l) == "$before" ]] || built=1
 done
+# Version-free names for people: `export PATH=$CACHE/path:$PATH` gives kubectl and helm.
+mkdir -p "$CACHE/path"
+for pair in "kubectl:kubectl-$K8S_VERSION" "helm:helm-$HELM_VERSION" "kwokctl:kwokctl-$KWOK_VERSION"; do
+  [[ -x "$BIN/${pair#*:}" ]] && ln -sf "$BIN/${pair#*:}" "$CACHE/path/${pair%%:*}"
+done
 if [[ $built == 1 ]]; then
   log "build finished in $(( $(date +%s) - start ))s (cache: $BIN)"
 fi

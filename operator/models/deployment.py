@@ -101,9 +101,7 @@ class KubeFoundryDeploymentSpec(CamelModel):
     gpusPerReplica: Annotated[
         int, Field(description="GPUs per worker pod in aggregated mode (tensor parallel size).", ge=1, le=8)
     ] = 1
-    prefill: Annotated[
-        WorkerRole | None, Field(description="Prefill workers; disaggregated mode only.")
-    ] = None
+    prefill: Annotated[WorkerRole | None, Field(description="Prefill workers; disaggregated mode only.")] = None
     decode: Annotated[WorkerRole | None, Field(description="Decode workers; disaggregated mode only.")] = None
     hfTokenSecret: Annotated[
         str | None,
@@ -126,13 +124,18 @@ class KubeFoundryDeploymentSpec(CamelModel):
         ),
     ] = None
     contextLength: Annotated[
-        int | None, Field(description="Maximum context length in tokens (--max-model-len).", ge=1, le=10_000_000)
+        int | None,
+        Field(
+            description="Maximum context length in tokens (the engine's max model/sequence length).",
+            ge=1,
+            le=10_000_000,
+        ),
     ] = None
-    enforceEager: Annotated[bool, Field(description="Disable CUDA graphs (vLLM --enforce-eager).")] = True
+    enforceEager: Annotated[
+        bool, Field(description="Run eagerly without CUDA graphs: faster start, slower serving.")
+    ] = True
     enablePrefixCaching: Annotated[bool, Field(description="Reuse the KV cache of shared prompt prefixes.")] = False
-    trustRemoteCode: Annotated[
-        bool, Field(description="Allow the model repository's own Python code to run.")
-    ] = False
+    trustRemoteCode: Annotated[bool, Field(description="Allow the model repository's own Python code to run.")] = False
     routerMode: Annotated[
         RouterMode | None, Field(description="How the frontend picks a worker: round-robin, random or kv.")
     ] = None
@@ -180,9 +183,9 @@ SPEC_VALIDATIONS: list[dict[str, str]] = [
 class ProviderRef(CamelModel):
     """The provider resource this deployment owns."""
 
-    apiVersion: str
-    kind: str
-    name: str
+    apiVersion: Annotated[str, Field(description="API version of the provider resource.")]
+    kind: Annotated[str, Field(description="Kind of the provider resource.")]
+    name: Annotated[str, Field(description="Name of the provider resource (same namespace).")]
 
 
 class Endpoint(CamelModel):

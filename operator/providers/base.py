@@ -66,6 +66,8 @@ class Provider(ABC):
     name: str
     description: str
     resource: Resource  # the kind the provider's operator reconciles (for Dynamo: DynamoGraphDeployment)
+    # The pod label whose value is the deployment's name: how pod changes find their deployment.
+    instance_label: str
 
     @abstractmethod
     def render(self, name: str, namespace: str, spec: KubeFoundryDeploymentSpec) -> JSON:

@@ -1,0 +1,57 @@
+# KubeFoundry. `make dev` runs it on a local simulated GPU cluster; `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+CLUSTER := deploy/local/cluster.sh
+
+.PHONY: dev test test-unit test-cluster lint crds crds-check binaries cluster cluster-down cluster-nodes kubeconfig venv bench clean
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON)"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+binaries:
+	bash deploy/local/build-binaries.sh
+
+cluster: venv
+	bash $(CLUSTER) up
+
+cluster-down:
+	bash $(CLUSTER) down
+
+cluster-nodes: venv
+	bash $(CLUSTER) nodes
+
+kubeconfig:
+	@bash $(CLUSTER) kubeconfig
+
+dev: venv binaries
+	bash deploy/local/dev.sh
+
+test: venv binaries
+	$(PY) -m pytest -q -ra
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit
+
+test-cluster: venv binaries
+	$(PY) -m pytest -q -ra tests/cluster
+
+lint: venv
+	$(VENV)/bin/ruff check operator api tests deploy
+	$(VENV)/bin/mypy operator api
+
+crds: venv
+	$(PY) -m kubefoundry.operator.crdgen
+
+crds-check: venv
+	$(PY) -m kubefoundry.operator.crdgen --check
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,211 @@
+"""The one error envelope of the REST API, and how failures become it.
+
+Every error response, whatever produced it (a handler, the router, the body reader, the Kubernetes
+API server), is JSON ``{"error": <message>, "code": <CODE>, "details": <list or null>}`` with the
+status below. Nothing else is ever sent for an error: no HTML, no text, no stack trace.
+
+=========================  ======  =============================================================
+code                       status  when
+=========================  ======  =============================================================
+VALIDATION_ERROR           400     a body field, query or path parameter is invalid (per-field
+                                   ``details``: ``[{field, message, type}]``, from the same pydantic
+                                   models the CRD is generated from), an unknown provider id, an
+                                   engine the provider does not support, a missing required
+                                   ``namespace``; also the API server's own validation (HTTP 422:
+                                   ``details`` are its ``causes``)
+INVALID_JSON               400     the body is not JSON, or not a JSON object
+FORBIDDEN                  403     the API server refused the API's service account (HTTP 403)
+NOT_FOUND                  404     no such route, deployment or namespace
+METHOD_NOT_ALLOWED         405     the route exists but not with this method (``Allow`` header set)
+ALREADY_EXISTS             409     a deployment with this name exists in the namespace
+PAYLOAD_TOO_LARGE          413     the body is larger than the server's limit (1 MiB by default)
+UNSUPPORTED_MEDIA_TYPE     415     a body that is not ``application/json``
+PROVIDER_NOT_INSTALLED     424     the provider's CRDs are missing, so its resource cannot be
+                                   rendered and validated (``POST /deployments/preview``)
+INTERNAL_ERROR             500     a bug in the API server (logged; the response says nothing more)
+KUBERNETES_ERROR           502     the API server answered with an unexpected error (5xx, 429, ...)
+CLUSTER_UNAVAILABLE        503     the Kubernetes API cannot be reached, or the caches have not
+                                   synced with it yet; the API keeps retrying and recovers by itself
+=========================  ======  =============================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from kubefoundry.operator import kube as k
+
+log = logging.getLogger(__name__)
+
+
+class Code(StrEnum):
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    INVALID_JSON = "INVALID_JSON"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    PROVIDER_NOT_INSTALLED = "PROVIDER_NOT_INSTALLED"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    KUBERNETES_ERROR = "KUBERNETES_ERROR"
+    CLUSTER_UNAVAILABLE = "CLUSTER_UNAVAILABLE"
+
+
+STATUS: dict[Code, int] = {
+    Code.VALIDATION_ERROR: 400,
+    Code.INVALID_JSON: 400,
+    Code.FORBIDDEN: 403,
+    Code.NOT_FOUND: 404,
+    Code.METHOD_NOT_ALLOWED: 405,
+    Code.ALREADY_EXISTS: 409,
+    Code.PAYLOAD_TOO_LARGE: 413,
+    Code.UNSUPPORTED_MEDIA_TYPE: 415,
+    Code.PROVIDER_NOT_INSTALLED: 424,
+    Code.INTERNAL_ERROR: 500,
+    Code.KUBERNETES_ERROR: 502,
+    Code.CLUSTER_UNAVAILABLE: 503,
+}
+
+# What each code means, for the OpenAPI document.
+DESCRIPTIONS: dict[Code, str] = {
+    Code.VALIDATION_ERROR: "A field, query or path parameter is invalid; details lists each field.",
+    Code.INVALID_JSON: "The body is not a JSON object.",
+    Code.FORBIDDEN: "The Kubernetes API server refused the request (RBAC).",
+    Code.NOT_FOUND: "No such route, deployment or namespace.",
+    Code.METHOD_NOT_ALLOWED: "The route does not accept this method.",
+    Code.ALREADY_EXISTS: "A deployment with this name already exists in the namespace.",
+    Code.PAYLOAD_TOO_LARGE: "The body exceeds the size limit.",
+    Code.UNSUPPORTED_MEDIA_TYPE: "The body is not application/json.",
+    Code.PROVIDER_NOT_INSTALLED: "The provider's CustomResourceDefinitions are not installed.",
+    Code.INTERNAL_ERROR: "A bug in the API server.",
+    Code.KUBERNETES_ERROR: "The Kubernetes API server answered with an unexpected error.",
+    Code.CLUSTER_UNAVAILABLE: "The Kubernetes API cannot be reached (the API retries and recovers by itself).",
+}
+
+
+class ApiError(Exception):
+    """Raised anywhere in a handler; the error middleware turns it into the envelope."""
+
+    def __init__(
+        self,
+        code: Code,
+        message: str,
+        details: Sequence[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = list(details) if details is not None else None
+        self.headers = headers or {}
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
+
+
+def error_response(err: ApiError) -> web.Response:
+    body = {"error": err.message, "code": str(err.code), "details": err.details}
+    return web.Response(
+        status=err.status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        headers=err.headers,
+    )
+
+
+def validation_error(message: str, details: Sequence[dict[str, Any]]) -> ApiError:
+    return ApiError(Code.VALIDATION_ERROR, message, details)
+
+
+def field_error(field: str, message: str, type_: str = "value_error") -> ApiError:
+    return validation_error(f"{field}: {message}", [{"field": field, "message": message, "type": type_}])
+
+
+def from_pydantic(exc: ValidationError, prefix: str = "") -> ApiError:
+    """Per-field details from a pydantic error; the input values are left out (they may be large)."""
+    details = []
+    for e in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(part) for part in e["loc"])
+        field = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "body"
+        details.append({"field": field, "message": str(e["msg"]), "type": str(e["type"])})
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    return validation_error(f"Validation failed: {summary}", details)
+
+
+def from_kube(exc: k.KubeError) -> ApiError:
+    """Maps an API server error status to our code; causes become details."""
+    causes = [
+        {
+            "field": str(c.get("field") or ""),
+            "message": str(c.get("message") or ""),
+            "type": str(c.get("reason") or ""),
+        }
+        for c in exc.causes
+        if isinstance(c, dict)
+    ]
+    message = exc.message or exc.reason or f"Kubernetes API error {exc.status}"
+    if exc.status == 404:
+        return ApiError(Code.NOT_FOUND, message, causes or None)
+    if exc.status == 409 and exc.reason == "AlreadyExists":
+        return ApiError(Code.ALREADY_EXISTS, message, causes or None)
+    if exc.status in (400, 422):
+        return validation_error(message, causes)
+    if exc.status == 403:
+        return ApiError(Code.FORBIDDEN, message, causes or None)
+    return ApiError(
+        Code.KUBERNETES_ERROR,
+        f"The Kubernetes API server answered {exc.status} {exc.reason}: {message}",
+        causes or None,
+    )
+
+
+def unavailable(message: str) -> ApiError:
+    return ApiError(Code.CLUSTER_UNAVAILABLE, message, None, headers={"Retry-After": "2"})
+
+
+def _from_http(exc: web.HTTPException) -> ApiError:
+    status = exc.status
+    if status == 404:
+        return ApiError(Code.NOT_FOUND, "No such route")
+    if status == 405:
+        allowed = exc.headers.get("Allow", "")
+        return ApiError(Code.METHOD_NOT_ALLOWED, "Method not allowed", headers={"Allow": allowed})
+    if status == 413:
+        return ApiError(Code.PAYLOAD_TOO_LARGE, "The request body is too large")
+    if status == 415:
+        return ApiError(Code.UNSUPPORTED_MEDIA_TYPE, "The request body must be application/json")
+    if 400 <= status < 500:
+        return ApiError(Code.VALIDATION_ERROR, exc.reason or "Bad request", [])
+    log.error("unexpected HTTP exception %s", status)
+    return ApiError(Code.INTERNAL_ERROR, "Internal error")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The outermost middleware: whatever goes wrong, the client gets the envelope."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ApiError as err:
+        return error_response(err)
+    except k.ClusterUnavailable as exc:
+        return error_response(unavailable(f"The Kubernetes API cannot be reached: {exc}"))
+    except k.KubeError as exc:
+        return error_response(from_kube(exc))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(_from_http(exc))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(ApiError(Code.INTERNAL_ERROR, "Internal error"))

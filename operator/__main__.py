@@ -1,0 +1,63 @@
+"""`python -m kubefoundry.operator`: runs the KubeFoundry operator (kopf)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Any
+
+import kopf
+
+# Importing the handler modules registers their handlers with kopf's default registry.
+from . import (
+    deployment_handlers,  # noqa: F401
+    providerinstall_handlers,
+)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Our own prefixes, so kopf's bookkeeping never collides with another kopf operator.
+    settings.persistence.finalizer = "kubefoundry.io/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubefoundry.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kubefoundry.io", key="last-handled-configuration"
+    )
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.posting.level = logging.WARNING
+    providerinstall_handlers.configure(settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="kubefoundry-operator", description=__doc__)
+    parser.add_argument(
+        "--namespace", "-n", action="append", default=[], help="watch only these namespaces (default: all)"
+    )
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG or in-cluster)")
+    parser.add_argument(
+        "--liveness",
+        default=os.environ.get("KUBEFOUNDRY_LIVENESS", ""),
+        help="serve kopf's liveness probe here, e.g. http://0.0.0.0:8080/healthz",
+    )
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    kopf.configure(verbose=args.verbose)
+    namespaces: list[str] = args.namespace
+    kopf.run(
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=True,
+        liveness_endpoint=args.liveness or None,
+    )
+
+
+if __name__ == "__main__":
+    main()

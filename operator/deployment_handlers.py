@@ -1,0 +1,153 @@
+"""kopf wiring for KubeFoundryDeployment: every signal only enqueues the deployment's key.
+
+Signals: the deployment itself, the provider resources it owns, their pods, the provider CRDs
+appearing or disappearing, and a periodic resync. The work queue deduplicates them and the
+reconciler (deployment_reconciler.py) does the work, so a burst of pod events costs one
+reconcile. Watch handlers (`on.event`) add no finalizers or annotations to anybody's objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from . import kube as k
+from .deployment_reconciler import DEPLOYMENT_LABEL, DeploymentReconciler, crd_name
+from .models.common import GROUP, VERSION
+from .models.deployment import PLURAL
+from .providers import all_providers
+from .workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+WORKERS = int(os.environ.get("KUBEFOUNDRY_WORKERS", "16"))
+RESYNC_SECONDS = float(os.environ.get("KUBEFOUNDRY_RESYNC_SECONDS", "60"))
+PROVIDER_CRDS = {crd_name(p.resource) for p in all_providers()}
+
+
+class DeploymentController:
+    """The queue, its workers and the set of deployments known from the watch."""
+
+    def __init__(self, kube: k.Kube) -> None:
+        self.kube = kube
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.known: set[Key] = set()
+        self.reconciler = DeploymentReconciler(kube)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.queue.run_workers(WORKERS, self._handle), name="kfd-workers"),
+            asyncio.create_task(self._resync_forever(), name="kfd-resync"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.queue.close()
+
+    def enqueue_all(self) -> None:
+        for key in list(self.known):
+            self.queue.add(key)
+
+    async def _handle(self, key: Key) -> None:
+        try:
+            outcome = await self.reconciler.reconcile(*key)
+        except asyncio.CancelledError:
+            raise
+        except k.ClusterUnavailable as exc:
+            log.warning("reconcile %s/%s: %s", *key, exc)
+            self.queue.backoff(key, base=2.0, cap=30.0)
+            return
+        except Exception:  # one bad object must not stop the others; retry it with backoff
+            delay = self.queue.backoff(key)
+            log.exception("reconcile %s/%s failed; retrying in %.0fs", key[0], key[1], delay)
+            return
+        self.queue.forget(key)
+        if outcome.requeue_after is not None:
+            self.queue.add_after(key, outcome.requeue_after)
+
+    async def _resync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_SECONDS)
+            self.enqueue_all()
+
+
+def _controller(memo: Any) -> DeploymentController:
+    controller: DeploymentController = memo.deployments
+    return controller
+
+
+@kopf.on.startup()
+async def deployments_startup(memo: kopf.Memo, **_: Any) -> None:
+    kube = await k.Kube.connect()
+    memo.deployments = DeploymentController(kube)
+    memo.deployments.start()
+    log.info("KubeFoundryDeployment controller started with %d workers", WORKERS)
+
+
+@kopf.on.cleanup()
+async def deployments_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    controller = getattr(memo, "deployments", None)
+    if controller is not None:
+        await controller.stop()
+        await controller.kube.close()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def kubefoundrydeployment_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+    controller = _controller(memo)
+    key = (namespace or "", name)
+    if type == "DELETED":
+        controller.known.discard(key)
+        controller.queue.forget(key)
+        return
+    controller.known.add(key)
+    controller.queue.add(key)
+
+
+async def provider_resource_event(
+    labels: Mapping[str, str], namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
+    _controller(memo).queue.add((namespace or "", labels.get(DEPLOYMENT_LABEL) or name))
+
+
+def _pod_event_for(label: str) -> Any:
+    async def pod_event(labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any) -> None:
+        owner = labels.get(label)
+        if owner and namespace:
+            # Pods change in bursts; a short delay folds a burst into one reconcile.
+            _controller(memo).queue.add_after((namespace, owner), 0.5)
+
+    return pod_event
+
+
+@kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+async def provider_crd_event(name: str, memo: Any, **_: Any) -> None:
+    if name in PROVIDER_CRDS:
+        _controller(memo).enqueue_all()
+
+
+for _provider in all_providers():
+    _res = _provider.resource
+    kopf.on.event(
+        _res.group,
+        _res.version,
+        _res.plural,
+        labels={DEPLOYMENT_LABEL: kopf.PRESENT},
+        id=f"{_provider.id}-resource-event",
+    )(provider_resource_event)
+    kopf.on.event(
+        "",
+        "v1",
+        "pods",
+        labels={_provider.instance_label: kopf.PRESENT},
+        id=f"{_provider.id}-pod-event",
+    )(_pod_event_for(_provider.instance_label))

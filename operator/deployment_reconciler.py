@@ -1,0 +1,197 @@
+"""Reconciles one KubeFoundryDeployment: level-based and idempotent.
+
+Every call reads the current object, computes the provider resource from the spec, applies it
+with server-side apply (which also puts back hand edits of the fields we own), and writes status
+only when it changed. Any signal (the object, its child, its pods, a resync) just calls it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import kube as k
+from .deployment_status import Observation, PodInfo, compute_status, transitions
+from .events import post_event
+from .models.common import API_VERSION, GROUP, VERSION, set_condition
+from .models.deployment import KIND, PLURAL, KubeFoundryDeploymentSpec
+from .providers import UnknownProvider, get_provider
+from .providers.base import Provider
+from .settings import read_settings
+
+log = logging.getLogger(__name__)
+
+KFD = k.Resource(GROUP, VERSION, PLURAL, KIND)
+FIELD_MANAGER = "kubefoundry"
+DEPLOYMENT_LABEL = "kubefoundry.io/deployment"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kubefoundry"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the caller should do next with this key."""
+
+    requeue_after: float | None = None
+
+
+def crd_name(res: k.Resource) -> str:
+    return f"{res.plural}.{res.group}"
+
+
+def _owned_by(child: k.JSON, owner_uid: str) -> bool:
+    return any(ref.get("uid") == owner_uid for ref in child.get("metadata", {}).get("ownerReferences") or [])
+
+
+def _pod_info(pod: k.JSON) -> PodInfo:
+    status = pod.get("status") or {}
+    conds = {c.get("type"): c for c in status.get("conditions") or []}
+    sched = conds.get("PodScheduled") or {}
+    unschedulable = None
+    if sched.get("status") == "False" and sched.get("reason") == "Unschedulable":
+        unschedulable = str(sched.get("message") or "Unschedulable")
+    return PodInfo(
+        name=pod["metadata"]["name"],
+        phase=str(status.get("phase") or "Unknown"),
+        ready=(conds.get("Ready") or {}).get("status") == "True",
+        unschedulable_message=unschedulable,
+    )
+
+
+class DeploymentReconciler:
+    def __init__(self, kube: k.Kube) -> None:
+        self.kube = kube
+
+    async def reconcile(self, namespace: str, name: str) -> Outcome:
+        kfd = await self.kube.get_or_none(KFD, name, namespace)
+        if kfd is None:
+            return Outcome()  # deleted: the garbage collector removes what it owned
+        meta = kfd["metadata"]
+        previous: dict[str, Any] = kfd.get("status") or {}
+        generation = int(meta.get("generation") or 0)
+        try:
+            spec = KubeFoundryDeploymentSpec.model_validate(kfd.get("spec") or {})
+        except ValidationError as exc:
+            # The CRD schema makes this rare (e.g. a CRD older than the operator); say so, don't crash.
+            message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            await self._write_status(kfd, previous, self._invalid_status(previous, generation, message))
+            return Outcome()
+
+        provider_id = spec.provider or previous.get("provider") or (await read_settings(self.kube)).active_provider_id
+        try:
+            provider = get_provider(provider_id)
+        except UnknownProvider:
+            message = f"unknown provider {provider_id!r}"
+            await self._write_status(kfd, previous, self._invalid_status(previous, generation, message, provider_id))
+            return Outcome()
+
+        obs = Observation(
+            generation=generation,
+            provider_id=provider.id,
+            provider_installed=True,
+            namespace=namespace,
+            worker_selector=provider.worker_selector(name),
+            pod_selector=provider.pod_selector(name),
+            deleting=bool(meta.get("deletionTimestamp")),
+        )
+        outcome = Outcome()
+        crd = crd_name(provider.resource)
+        if await self.kube.get_or_none(k.CRDS, crd) is None:
+            obs.provider_installed = False
+            obs.missing_crd = crd
+        elif not obs.deleting:
+            outcome = await self._converge_child(kfd, spec, provider, obs)
+
+        status = compute_status(spec, previous, obs)
+        await self._write_status(kfd, previous, status)
+        return outcome
+
+    async def _converge_child(
+        self, kfd: k.JSON, spec: KubeFoundryDeploymentSpec, provider: Provider, obs: Observation
+    ) -> Outcome:
+        meta = kfd["metadata"]
+        name, namespace = meta["name"], meta["namespace"]
+        res = provider.resource
+        desired = provider.render(name, namespace, spec)
+        dmeta = desired.setdefault("metadata", {})
+        dmeta["name"], dmeta["namespace"] = name, namespace
+        dmeta.setdefault("labels", {}).update({**MANAGED_BY, DEPLOYMENT_LABEL: name})
+        dmeta["ownerReferences"] = [k.owner_reference(kfd)]
+        obs.child_ref = {"apiVersion": res.api_version, "kind": res.kind, "name": name}
+
+        current = await self.kube.get_or_none(res, name, namespace)
+        if current is not None and not _owned_by(current, meta["uid"]):
+            obs.rejected = (
+                f"a {res.kind} named {name!r} already exists in {namespace!r} and is not owned by this "
+                "deployment; KubeFoundry leaves it alone. Delete it or choose another name."
+            )
+            return Outcome(requeue_after=60)
+        if current is not None and current["metadata"].get("deletionTimestamp"):
+            obs.recreating = f"waiting for the previous {res.kind} to be deleted"
+            return Outcome(requeue_after=2)
+        if current is not None:
+            reason = provider.recreate_reason(current, desired)
+            if reason:
+                obs.recreating = f"{reason}; the {res.kind} is being recreated"
+                await post_event(self.kube, kfd, "Normal", "Recreating", obs.recreating)
+                await self.kube.delete(res, name, namespace, propagation="Foreground")
+                return Outcome(requeue_after=2)
+
+        try:
+            child = await self.kube.apply(res, desired, field_manager=FIELD_MANAGER)
+        except k.KubeError as exc:
+            if exc.status in (400, 403, 409, 422):
+                obs.rejected = f"the API server rejected the {res.kind}: {exc.message}"
+                return Outcome(requeue_after=60)
+            raise
+        if current is None:
+            await post_event(self.kube, kfd, "Normal", "Created", f"created {res.kind} {namespace}/{name}")
+
+        obs.child = provider.read_status(child)
+        if not (obs.child.ready and obs.child.observed):
+            pods = await self.kube.list(k.PODS, namespace, label_selector=obs.pod_selector)
+            obs.pods = [_pod_info(p) for p in pods.get("items") or []]
+        ep = provider.endpoint(name)
+        if await self.kube.get_or_none(k.SERVICES, ep.service, namespace) is not None:
+            obs.endpoint = ep
+        return Outcome()
+
+    def _invalid_status(
+        self, previous: dict[str, Any], generation: int, message: str, provider_id: str | None = None
+    ) -> dict[str, Any]:
+        conds = set_condition(
+            list(previous.get("conditions") or []), "Ready", "False", "InvalidSpec", message, generation
+        )
+        status: dict[str, Any] = {"observedGeneration": generation, "phase": "Failed", "conditions": conds}
+        if provider_id:
+            status["provider"] = provider_id
+        return status
+
+    async def _write_status(self, kfd: k.JSON, previous: dict[str, Any], status: dict[str, Any]) -> None:
+        if status == previous:
+            return
+        meta = kfd["metadata"]
+        # A merge patch replaces lists whole and removes keys set to None, so stale fields go away.
+        patch = {key: None for key in previous if key not in status}
+        patch.update(status)
+        try:
+            await self.kube.merge_patch(KFD, meta["name"], {"status": patch}, meta["namespace"], subresource="status")
+        except k.NotFound:
+            return
+        for c in transitions(previous, status):
+            if c["type"] == "Ready" and c["status"] == "True":
+                await post_event(self.kube, kfd, "Normal", "Ready", c["message"])
+            elif c["status"] == "False" and _worth_a_warning(c):
+                await post_event(self.kube, kfd, "Warning", c["reason"], c["message"])
+
+
+def _worth_a_warning(cond: dict[str, Any]) -> bool:
+    # Ready mostly mirrors another condition that already got its Event; these are its own words.
+    if cond["type"] == "Ready":
+        return bool(cond["reason"] in ("ProviderFailed", "InvalidSpec"))
+    return bool(cond["reason"] != "Recreating")  # the Recreating Event is posted where it happens
+
+
+__all__ = ["API_VERSION", "KFD", "DeploymentReconciler", "Outcome"]
