@@ -27,7 +27,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.posting.level = logging.WARNING
-    providerinstall_handlers.configure(settings)
+    if providerinstall_handlers is not None:
+        providerinstall_handlers.configure(settings)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,40 +10,24 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+
+from harness import (
+    CLUSTER_SH,
+    NAMESPACE_LABEL,
+    REPO,
+    TEST_CONTEXT_PREFIXES,
+    BackgroundProcess,
+    Cluster,
+    provider_crds_dir,
+)
 from kubefoundry.operator import kube as k
-
-REPO = Path(__file__).resolve().parent.parent
-CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"
-TEST_CONTEXT_PREFIXES = ("kind-", "kwok-", "k3d-", "minikube", "docker-desktop", "rancher-desktop")
-NAMESPACE_LABEL = "kubefoundry.io/test"
-
-
-@dataclass(frozen=True)
-class Cluster:
-    kubeconfig: str
-    kubectl_bin: str
-    local: bool
-
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.kubectl_bin, "--kubeconfig", self.kubeconfig, *args],
-            input=input,
-            text=True,
-            capture_output=True,
-            check=check,
-            timeout=120,
-        )
-
-
-def provider_crds_dir() -> Path:
-    return Path(os.environ.get("KUBEFOUNDRY_PROVIDER_CRDS", REPO.parent / "shared" / "crds"))
 
 
 def _external_cluster() -> Cluster:
@@ -137,3 +121,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/cluster" in str(item.path).replace(os.sep, "/"):
             item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, kubefoundry_crds: None, request: pytest.FixtureRequest) -> Iterator[BackgroundProcess]:
+    """The KubeFoundry operator, watching every namespace of the test cluster."""
+    proc = BackgroundProcess(
+        "operator",
+        [sys.executable, "-m", "kubefoundry.operator"],
+        cluster.kubeconfig,
+        {"KUBEFOUNDRY_RESYNC_SECONDS": "15"},
+    )
+    proc.start()
+    yield proc
+    proc.stop()
+    if request.session.testsfailed or os.environ.get("KUBEFOUNDRY_TEST_SHOW_LOGS") == "1":
+        sys.stderr.write(f"\n--- operator log ({proc.log_path}), last 80 lines ---\n")
+        sys.stderr.write("\n".join(proc.log().splitlines()[-80:]) + "\n")

@@ -1,0 +1,67 @@
+"""Helpers shared by the cluster tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from kubefoundry.operator import kube as k
+from kubefoundry.operator.deployment_reconciler import KFD
+
+T = TypeVar("T")
+
+DGD = k.Resource("nvidia.com", "v1alpha1", "dynamographdeployments", "DynamoGraphDeployment")
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], timeout: float = 60, what: str = "condition", interval: float = 0.25
+) -> T:
+    """Polls `check` until it returns something truthy; fails with the last value seen."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+def kfd(name: str, **spec: Any) -> dict[str, Any]:
+    body = {"modelId": "Qwen/Qwen3-0.6B", **spec}
+    return {
+        "apiVersion": "kubefoundry.io/v1alpha1",
+        "kind": "KubeFoundryDeployment",
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any]:
+    conds = ((obj or {}).get("status") or {}).get("conditions") or []
+    return next((c for c in conds if c.get("type") == type_), {})
+
+
+async def wait_for_phase(kube: k.Kube, namespace: str, name: str, phase: str, timeout: float = 90) -> dict[str, Any]:
+    last: dict[str, Any] = {}
+
+    async def reached() -> dict[str, Any] | None:
+        obj = await kube.get_or_none(KFD, name, namespace)
+        status = (obj or {}).get("status") or {}
+        last["status"] = status
+        generation = (obj or {}).get("metadata", {}).get("generation")
+        if status.get("phase") == phase and status.get("observedGeneration") == generation:
+            return obj
+        return None
+
+    try:
+        return await eventually(reached, timeout, what=f"{namespace}/{name} phase {phase}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last status: {last.get('status')!r}") from None
+
+
+async def events_for(kube: k.Kube, namespace: str, name: str) -> list[dict[str, Any]]:
+    items = (await kube.list(k.EVENTS, namespace, field_selector=f"involvedObject.name={name}"))["items"]
+    return [e for e in items if e.get("involvedObject", {}).get("kind") == "KubeFoundryDeployment"]

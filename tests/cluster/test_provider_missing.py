@@ -1,0 +1,84 @@
+"""A deployment created before its provider exists waits clearly and recovers by itself.
+
+This needs a cluster without the Dynamo CRDs, so it brings up a second local cluster of its own
+(removing a CRD from a shared cluster would delete every object of that kind). Against a cluster
+named by KUBECONFIG it is skipped for the same reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness import CLUSTER_SH, REPO, BackgroundProcess, Cluster, provider_crds_dir
+from kubefoundry.operator import kube as k
+from kubefoundry.operator.deployment_reconciler import KFD
+from support import condition, events_for, eventually, kfd, wait_for_phase
+
+NAME = "kf-bare"
+
+
+@pytest.fixture(scope="module")
+def bare_cluster(cluster: Cluster) -> Iterator[Cluster]:
+    if not cluster.local:
+        pytest.skip("needs a cluster without the Dynamo CRDs; only run on the local simulated cluster")
+    env = {**os.environ, "KUBEFOUNDRY_CLUSTER_NAME": NAME}
+
+    def sh(*args: str) -> str:
+        return subprocess.run(
+            ["bash", str(CLUSTER_SH), *args], env=env, check=True, capture_output=True, text=True, timeout=600
+        ).stdout.strip()
+
+    sh("up")
+    bare = Cluster(kubeconfig=sh("kubeconfig"), kubectl_bin=sh("kubectl-path"), local=True)
+    bare.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    bare.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    yield bare
+    sh("down")
+
+
+@pytest.fixture(scope="module")
+async def bare_kube(bare_cluster: Cluster) -> AsyncIterator[k.Kube]:
+    client = await k.Kube.connect(bare_cluster.kubeconfig)
+    yield client
+    await client.close()
+
+
+async def test_deployment_waits_for_the_provider_and_recovers(bare_cluster: Cluster, bare_kube: k.Kube) -> None:
+    operator = BackgroundProcess(
+        "operator-bare", [sys.executable, "-m", "kubefoundry.operator"], bare_cluster.kubeconfig
+    )
+    standin = BackgroundProcess(
+        "standin-bare", [sys.executable, "-m", "kubefoundry.operator.standin"], bare_cluster.kubeconfig
+    )
+    bare_cluster.kubectl("create", "namespace", "team-a")
+    operator.start()
+    try:
+        await bare_kube.create(KFD, kfd("early", engine="vllm"), "team-a")
+
+        async def waiting() -> dict[str, object] | None:
+            obj = await bare_kube.get(KFD, "early", "team-a")
+            return obj if condition(obj, "ProviderInstalled").get("status") == "False" else None
+
+        obj = await eventually(waiting, 60, what="ProviderInstalled=False")
+        installed = condition(obj, "ProviderInstalled")
+        assert installed["reason"] == "ProviderNotInstalled"
+        assert "dynamographdeployments.nvidia.com" in installed["message"]
+        assert obj["status"]["phase"] == "Pending"
+        assert any(e["reason"] == "ProviderNotInstalled" for e in await events_for(bare_kube, "team-a", "early"))
+        assert operator.running(), operator.log()
+
+        # The provider arrives: its CRDs, then its operator (here the stand-in).
+        bare_cluster.kubectl("apply", "--server-side", "-f", str(Path(provider_crds_dir()) / "dynamo"))
+        standin.start()
+        obj = await wait_for_phase(bare_kube, "team-a", "early", "Running", timeout=120)
+        assert condition(obj, "ProviderInstalled")["status"] == "True"
+        assert condition(obj, "Ready")["status"] == "True"
+    finally:
+        operator.stop()
+        standin.stop()

@@ -1,0 +1,72 @@
+"""Test harness pieces shared by conftest.py and the cluster tests (importable as `harness`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"
+TEST_CONTEXT_PREFIXES = ("kind-", "kwok-", "k3d-", "minikube", "docker-desktop", "rancher-desktop")
+NAMESPACE_LABEL = "kubefoundry.io/test"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    kubeconfig: str
+    kubectl_bin: str
+    local: bool
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.kubectl_bin, "--kubeconfig", self.kubeconfig, *args],
+            input=input,
+            text=True,
+            capture_output=True,
+            check=check,
+            timeout=120,
+        )
+
+
+def provider_crds_dir() -> Path:
+    return Path(os.environ.get("KUBEFOUNDRY_PROVIDER_CRDS", REPO.parent / "shared" / "crds"))
+
+
+class BackgroundProcess:
+    """A KubeFoundry process (operator, stand-in, API) run against the test cluster, with its log kept."""
+
+    def __init__(self, name: str, argv: list[str], kubeconfig: str, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = {**os.environ, "KUBECONFIG": kubeconfig, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.log_path = Path(tempfile.mkdtemp(prefix=f"kf-{name}-")) / f"{name}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup handlers run, as when a node dies."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
