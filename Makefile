@@ -43,9 +43,13 @@ test-unit: venv
 test-cluster: venv binaries
 	$(PY) -m pytest -q -ra tests/cluster
 
+# mypy resolves modules by folder, so it reads the sources through a kubefoundry/ view of them.
 lint: venv
 	$(VENV)/bin/ruff check operator api tests deploy
-	$(VENV)/bin/mypy operator api
+	@mkdir -p build/typecheck/kubefoundry
+	@ln -sfn $(CURDIR)/operator build/typecheck/kubefoundry/operator
+	@ln -sfn $(CURDIR)/api build/typecheck/kubefoundry/api
+	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p kubefoundry.operator -p kubefoundry.api
 
 crds: venv
 	$(PY) -m kubefoundry.operator.crdgen

@@ -7,6 +7,7 @@ watches, and errors that say what the API server said.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -207,7 +208,7 @@ class Kube:
         limit: int | None = None,
     ) -> JSON:
         """Lists every page and returns one list object (items + the list's resourceVersion)."""
-        items: list[JSON] = []
+        items: builtins.list[JSON] = []
         cont: str | None = None
         while True:
             page = await self.request(
@@ -275,7 +276,7 @@ class Kube:
         self,
         res: Resource,
         name: str,
-        ops: list[JSON],
+        ops: builtins.list[JSON],
         namespace: str | None = None,
         *,
         subresource: str | None = None,

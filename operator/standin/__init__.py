@@ -1,0 +1,1 @@
+"""Stand-ins for provider operators that cannot run on the local cluster (NOT the real operators)."""

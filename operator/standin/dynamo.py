@@ -4,13 +4,14 @@ The real Dynamo operator cannot run on the local development cluster (it needs i
 certificates, NATS, its images...), so this module reproduces its observable contract from the outside,
 for tests and `make dev`: what a client of `DynamoGraphDeployment` (DGD, `nvidia.com/v1alpha1`) sees.
 
-Reproduced (see /work/shared/notes/dynamo.md for the real behaviour; section numbers below refer to it):
+Reproduced (§ numbers refer to the team's Dynamo notes, ../shared/notes/dynamo.md next to the repository):
 - one `apps/v1` Deployment per service, named `<dgd>-<lower(serviceKey)>` (DCD pathway, §2.2), owned by the
   DGD, selector `nvidia.com/selector: <name>`, Dynamo's pod labels, main container `main` with the
   service's image/command/args/workingDir/env/envFrom/resources (`gpu` → `nvidia.com/gpu`), Dynamo's
   injected ports, probes and env (§1.5); the real scheduler then places the pods on KWOK's fake nodes;
 - the frontend Service `<dgd>-<lower(frontendKey)>` on port 8000 `http` (§5), and one Service per worker
-  on port 9090 `system` (Kubernetes discovery, the default);
+  on port 9090 `system` (Kubernetes discovery, the default; its selector is assumed to match the
+  frontend's shape);
 - `status` as Dynamo writes it (§2.1): `state`, the `Ready` condition with Dynamo's reasons and messages,
   `services.<key>` replica counts, `observedGeneration`;
 - the webhook's update rules, enforced by the API server through the ValidatingAdmissionPolicy in
@@ -173,8 +174,8 @@ def _http_probe(path: str, port: str, **extra: int) -> JSON:
 
 
 def _injected(dgd: JSON, key: str, service: JSON) -> tuple[list[JSON], list[JSON], JSON]:
-    """Ports, env and probes Dynamo's operator injects for the component type (notes §1.5).
-    Probe timings are approximations of Dynamo's defaults; KWOK does not run probes anyway."""
+    """Ports, env and probes Dynamo's operator injects for the component type (notes §1.5). Worker probe
+    timings are upstream's (component_worker.go); frontend timings are approximate. KWOK runs no probes."""
     ctype = service.get("componentType") or ""
     meta = dgd["metadata"]
     env: list[JSON] = [
@@ -191,8 +192,8 @@ def _injected(dgd: JSON, key: str, service: JSON) -> tuple[list[JSON], list[JSON
             {"name": "DYN_HTTP_PORT", "value": str(FRONTEND_PORT)},
         ]
         probes = {
-            "livenessProbe": _http_probe("/live", "http", periodSeconds=5, failureThreshold=3),
-            "readinessProbe": _http_probe("/health", "http", periodSeconds=10, failureThreshold=3),
+            "livenessProbe": _http_probe("/live", "http", periodSeconds=5, timeoutSeconds=4, failureThreshold=3),
+            "readinessProbe": _http_probe("/health", "http", periodSeconds=10, timeoutSeconds=4, failureThreshold=3),
         }
     elif ctype in WORKER_TYPES:
         ports = [
@@ -201,13 +202,14 @@ def _injected(dgd: JSON, key: str, service: JSON) -> tuple[list[JSON], list[JSON
         ]
         env += [
             {"name": "DYN_SYSTEM_ENABLED", "value": "true"},
+            {"name": "DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS", "value": '["generate"]'},
             {"name": "DYN_SYSTEM_PORT", "value": str(SYSTEM_PORT)},
         ]
         probes = {
-            "livenessProbe": _http_probe("/live", "system", periodSeconds=5, failureThreshold=1),
-            "readinessProbe": _http_probe("/health", "system", periodSeconds=10, failureThreshold=60),
+            "livenessProbe": _http_probe("/live", "system", periodSeconds=5, timeoutSeconds=4, failureThreshold=1),
+            "readinessProbe": _http_probe("/health", "system", periodSeconds=10, timeoutSeconds=4, failureThreshold=3),
             # Model loading may take long: up to 2 h (720 probes, 10 s apart).
-            "startupProbe": _http_probe("/live", "system", periodSeconds=10, failureThreshold=720),
+            "startupProbe": _http_probe("/live", "system", periodSeconds=10, timeoutSeconds=5, failureThreshold=720),
         }
     for name in ("livenessProbe", "readinessProbe"):
         if service.get(name):
@@ -503,7 +505,7 @@ class DynamoStandIn:
         probe = {
             "apiVersion": DGDS.api_version,
             "kind": DGDS.kind,
-            "metadata": {"name": "dynamo-standin-policy-probe", "namespace": "default"},
+            "metadata": {"generateName": "dynamo-standin-policy-probe-", "namespace": "default"},
             "spec": {"services": {}},
         }
         loop = asyncio.get_running_loop()
@@ -518,6 +520,8 @@ class DynamoStandIn:
                 if "spec.services must have at least one service" in exc.message:
                     return True
                 log.debug("admission probe: %s", exc)
+            except k.ClusterUnavailable as exc:
+                log.debug("admission probe: %s", exc)
             await asyncio.sleep(0.25)
         log.warning("the admission policy was not enforced after %.0fs", within)
         return False
@@ -531,11 +535,15 @@ class DynamoStandIn:
         """List, then watch from the list's resourceVersion; relist after Gone or a broken connection."""
         rv: str | None = None
         backoff = 0.5
+        missing = False  # the resource is not served (yet): warn once, then poll quietly
         while True:
             try:
                 if rv is None:
                     listing = await self.kube.list(res, label_selector=label_selector)
                     rv = str(listing["metadata"]["resourceVersion"])
+                    if missing:
+                        log.info("%s.%s is served now", res.plural, res.group)
+                    backoff, missing = 0.5, False
                     for item in listing.get("items") or []:
                         on_object("LISTED", item)
                     if on_synced is not None:
@@ -548,19 +556,26 @@ class DynamoStandIn:
                     rv = str(obj.get("metadata", {}).get("resourceVersion") or rv)
                     if event.get("type") != "BOOKMARK":
                         on_object(str(event.get("type")), obj)
-                backoff = 0.5  # the server ended the watch normally: resume from rv
+                # The server ended the watch normally: resume from rv.
             except k.Gone:
                 log.info("watch on %s expired; relisting", res.plural)
                 rv = None
             except (k.ClusterUnavailable, k.KubeError) as exc:
+                rv = None
                 if isinstance(exc, k.NotFound):
-                    log.warning("%s.%s not served (CRD not installed?); retrying in %.1fs",
-                                res.plural, res.group, backoff)
+                    if not missing:
+                        log.warning("%s.%s is not served (CRD not installed?); waiting for it", res.plural, res.group)
+                    missing = True
+                    await asyncio.sleep(min(backoff, 5.0))
                 else:
                     log.warning("watch on %s failed: %s; relisting in %.1fs", res.plural, exc, backoff)
+                    await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except Exception:
+                log.exception("watch on %s broke unexpectedly; relisting in %.1fs", res.plural, backoff)
                 rv = None
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, 10.0)
 
     def _on_dgd(self, _type: str, obj: JSON) -> None:
         meta = obj.get("metadata") or {}
@@ -598,6 +613,9 @@ class DynamoStandIn:
         try:
             deployments = await self._sync_children(dgd)
         except (ReconcileError, k.KubeError) as exc:
+            if isinstance(exc, k.KubeError) and exc.status == 403 and "being terminated" in exc.message:
+                log.debug("%s/%s: namespace is being deleted; leaving the DGD alone", namespace, name)
+                return
             message = exc.message if isinstance(exc, k.KubeError) else str(exc)
             await self._write_status(dgd, {
                 "state": "failed",
@@ -681,7 +699,15 @@ class DynamoStandIn:
             "Services with Dynamo's names, labels and status; API server %s",
             DGDS.plural, DGDS.group, DGDS.version, self.kube.host,
         )
-        await self.apply_admission_policy()
+        delay = 0.5
+        while True:
+            try:
+                await self.apply_admission_policy()
+                break
+            except k.ClusterUnavailable as exc:
+                log.warning("%s; retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
         if self.options.admission_policy is not None and await self.wait_admission_policy_active():
             log.info("admission policy active: Dynamo's DGD update rules are enforced by the API server")
 
