@@ -36,8 +36,10 @@ def key_of(obj: Obj) -> Key:
 
 def _rv(obj: Obj) -> int | None:
     value = (obj.get("metadata") or {}).get("resourceVersion")
+    if value is None:
+        return None
     try:
-        return int(value)
+        return int(str(value))
     except (TypeError, ValueError):
         return None
 
@@ -73,10 +75,11 @@ class WatchCache:
         self._by_namespace: dict[str, dict[str, Obj]] = {}
         self._tombstones: dict[Key, tuple[int | None, float]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._synced_event = asyncio.Event()
+        self._attempted = asyncio.Event()  # set once the first list has succeeded or failed
         self.synced = False
-        self.connected = False
+        self.connected: bool | None = None  # None until the first attempt has finished
         self.last_error: str | None = None
+        self.last_status: int | None = None  # HTTP status of the last refusal (403: RBAC, 404: no CRD)
         self.version = 0  # bumped on every change: lets readers memoise derived views
 
     # --- reading -------------------------------------------------------------------------------
@@ -94,13 +97,13 @@ class WatchCache:
 
     @property
     def ready(self) -> bool:
-        return self.synced and self.connected
+        return self.synced and self.connected is True
 
     async def wait_synced(self, timeout: float) -> bool:
-        if self.synced:
-            return True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._synced_event.wait(), timeout)
+        """Waits for the first list to finish (or for timeout); True if the cache is synced."""
+        if not self.synced:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._attempted.wait(), timeout)
         return self.synced
 
     # --- writing through (read-your-writes) -----------------------------------------------------
@@ -195,7 +198,7 @@ class WatchCache:
                 self._fail(str(exc), connected=False)
             except k.KubeError as exc:
                 # Reached the API server, which refused (a missing CRD, RBAC): retry, stay connected.
-                self._fail(f"{exc.status} {exc.reason}: {exc.message}", connected=True)
+                self._fail(f"{exc.status} {exc.reason}: {exc.message}", connected=True, status=exc.status)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must not end the cache for good
@@ -204,11 +207,13 @@ class WatchCache:
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, self._max_delay)
 
-    def _fail(self, message: str, *, connected: bool) -> None:
+    def _fail(self, message: str, *, connected: bool | None, status: int | None = None) -> None:
         if message != self.last_error or connected != self.connected:
             log.warning("%s: %s", self.name, message)
         self.last_error = message
+        self.last_status = status
         self.connected = connected
+        self._attempted.set()
 
     async def _list(self) -> str | None:
         listing = await self.kube.list(
@@ -218,7 +223,8 @@ class WatchCache:
         self.connected = True
         self.synced = True
         self.last_error = None
-        self._synced_event.set()
+        self.last_status = None
+        self._attempted.set()
         rv = (listing.get("metadata") or {}).get("resourceVersion")
         return str(rv) if rv else None
 

@@ -1,3 +1,5 @@
+# mypy: disallow-subclassing-any=False
+# (`mypy operator api` resolves `kubefoundry.operator` as Any, and these models extend the operator's.)
 """Request and response shapes of the REST API, as pydantic models.
 
 Requests are validated with these models (the deployment body reuses the operator's
@@ -19,6 +21,7 @@ from kubefoundry.operator.models.deployment import (
     KubeFoundryDeploymentSpec,
     Phase,
 )
+from kubefoundry.operator.providers import provider_ids
 
 from .errors import Code
 
@@ -99,9 +102,14 @@ class SettingsResponse(Response):
     providers: Annotated[list[ProviderInfo], Field(description="Every registered provider.")]
 
 
+def _registered_ids(schema: dict[str, Any]) -> None:
+    schema["enum"] = provider_ids()
+
+
 class SettingsUpdate(CamelModel):
     activeProviderId: Annotated[
-        str, Field(description="A registered provider id.", min_length=1, max_length=63)
+        str,
+        Field(description="A registered provider id.", min_length=1, max_length=63, json_schema_extra=_registered_ids),
     ]
 
 
@@ -116,7 +124,7 @@ class CreateDeploymentRequest(KubeFoundryDeploymentSpec):
 
     def spec_fields(self) -> dict[str, Any]:
         """The spec as the client gave it: unset fields are left to the CRD's defaults."""
-        return self.model_dump(exclude={"name", "namespace"}, exclude_unset=True, exclude_none=True)
+        return dict(self.model_dump(exclude={"name", "namespace"}, exclude_unset=True, exclude_none=True))
 
 
 class ReplicaCounts(Response):

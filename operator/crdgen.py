@@ -159,9 +159,7 @@ def _convert(node: Mapping[str, Any], defs: Mapping[str, Any], path: str, seen: 
         if key in _SCALAR_KEYS or key.startswith("x-kubernetes-"):
             out[key] = copy.deepcopy(value)
         elif key == "properties":
-            out["properties"] = {
-                name: _convert(sub, defs, f"{path}.{name}", seen) for name, sub in value.items()
-            }
+            out["properties"] = {name: _convert(sub, defs, f"{path}.{name}", seen) for name, sub in value.items()}
         elif key == "items":
             out["items"] = _convert(value, defs, f"{path}[]", seen)
         elif key == "additionalProperties":

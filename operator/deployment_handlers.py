@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from . import kube as k
-from .deployment_reconciler import DEPLOYMENT_LABEL, DeploymentReconciler, crd_name
+from .deployment_reconciler import DEPLOYMENT_LABEL, DeploymentReconciler, ObjectCache, crd_name
 from .models.common import GROUP, VERSION
 from .models.deployment import PLURAL
 from .providers import all_providers
@@ -37,8 +37,8 @@ class DeploymentController:
     def __init__(self, kube: k.Kube) -> None:
         self.kube = kube
         self.queue: WorkQueue[Key] = WorkQueue()
-        self.known: set[Key] = set()
-        self.reconciler = DeploymentReconciler(kube)
+        self.cache = ObjectCache()
+        self.reconciler = DeploymentReconciler(kube, self.cache)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -54,7 +54,7 @@ class DeploymentController:
         self.queue.close()
 
     def enqueue_all(self) -> None:
-        for key in list(self.known):
+        for key in list(self.cache.deployments):
             self.queue.add(key)
 
     async def _handle(self, key: Key) -> None:
@@ -102,21 +102,39 @@ async def deployments_cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def kubefoundrydeployment_event(type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+async def kubefoundrydeployment_event(
+    type: str, event: Mapping[str, Any], namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
     controller = _controller(memo)
     key = (namespace or "", name)
     if type == "DELETED":
-        controller.known.discard(key)
+        controller.cache.deployments.pop(key, None)
         controller.queue.forget(key)
         return
-    controller.known.add(key)
+    controller.cache.deployments[key] = event["object"]
     controller.queue.add(key)
 
 
-async def provider_resource_event(
-    labels: Mapping[str, str], namespace: str | None, name: str, memo: Any, **_: Any
-) -> None:
-    _controller(memo).queue.add((namespace or "", labels.get(DEPLOYMENT_LABEL) or name))
+def _provider_resource_event_for(res: k.Resource) -> Any:
+    async def provider_resource_event(
+        type: str,
+        event: Mapping[str, Any],
+        labels: Mapping[str, str],
+        namespace: str | None,
+        name: str,
+        memo: Any,
+        **_: Any,
+    ) -> None:
+        controller = _controller(memo)
+        ns = namespace or ""
+        cache_key = ObjectCache.child_key(res, ns, name)
+        if type == "DELETED":
+            controller.cache.children.pop(cache_key, None)
+        else:
+            controller.cache.children[cache_key] = event["object"]
+        controller.queue.add((ns, labels.get(DEPLOYMENT_LABEL) or name))
+
+    return provider_resource_event
 
 
 def _pod_event_for(label: str) -> Any:
@@ -130,9 +148,11 @@ def _pod_event_for(label: str) -> Any:
 
 
 @kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-async def provider_crd_event(name: str, memo: Any, **_: Any) -> None:
+async def provider_crd_event(type: str, name: str, memo: Any, **_: Any) -> None:
     if name in PROVIDER_CRDS:
-        _controller(memo).enqueue_all()
+        controller = _controller(memo)
+        controller.cache.crds[name] = type != "DELETED"
+        controller.enqueue_all()
 
 
 for _provider in all_providers():
@@ -143,7 +163,7 @@ for _provider in all_providers():
         _res.plural,
         labels={DEPLOYMENT_LABEL: kopf.PRESENT},
         id=f"{_provider.id}-resource-event",
-    )(provider_resource_event)
+    )(_provider_resource_event_for(_res))
     kopf.on.event(
         "",
         "v1",

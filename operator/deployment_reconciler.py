@@ -30,6 +30,23 @@ DEPLOYMENT_LABEL = "kubefoundry.io/deployment"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubefoundry"}
 
 
+class ObjectCache:
+    """The latest objects seen by the watches, so a reconcile need not GET what it already saw.
+
+    Entries may be a little stale; every decision taken from them is either re-checked by the API
+    server (server-side apply, delete preconditions) or corrected by the next event.
+    """
+
+    def __init__(self) -> None:
+        self.deployments: dict[tuple[str, str], k.JSON] = {}
+        self.children: dict[tuple[str, str, str], k.JSON] = {}  # (plural.group, namespace, name)
+        self.crds: dict[str, bool] = {}
+
+    @staticmethod
+    def child_key(res: k.Resource, namespace: str, name: str) -> tuple[str, str, str]:
+        return (crd_name(res), namespace, name)
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What the caller should do next with this key."""
@@ -61,11 +78,18 @@ def _pod_info(pod: k.JSON) -> PodInfo:
 
 
 class DeploymentReconciler:
-    def __init__(self, kube: k.Kube) -> None:
+    def __init__(self, kube: k.Kube, cache: ObjectCache | None = None) -> None:
         self.kube = kube
+        self.cache = cache or ObjectCache()
+
+    async def _crd_exists(self, name: str) -> bool:
+        known = self.cache.crds.get(name)
+        if known is not None:
+            return known
+        return await self.kube.get_or_none(k.CRDS, name) is not None
 
     async def reconcile(self, namespace: str, name: str) -> Outcome:
-        kfd = await self.kube.get_or_none(KFD, name, namespace)
+        kfd = self.cache.deployments.get((namespace, name)) or await self.kube.get_or_none(KFD, name, namespace)
         if kfd is None:
             return Outcome()  # deleted: the garbage collector removes what it owned
         meta = kfd["metadata"]
@@ -98,7 +122,7 @@ class DeploymentReconciler:
         )
         outcome = Outcome()
         crd = crd_name(provider.resource)
-        if await self.kube.get_or_none(k.CRDS, crd) is None:
+        if not await self._crd_exists(crd):
             obs.provider_installed = False
             obs.missing_crd = crd
         elif not obs.deleting:
@@ -121,7 +145,9 @@ class DeploymentReconciler:
         dmeta["ownerReferences"] = [k.owner_reference(kfd)]
         obs.child_ref = {"apiVersion": res.api_version, "kind": res.kind, "name": name}
 
-        current = await self.kube.get_or_none(res, name, namespace)
+        current = self.cache.children.get(ObjectCache.child_key(res, namespace, name))
+        if current is None:
+            current = await self.kube.get_or_none(res, name, namespace)
         if current is not None and not _owned_by(current, meta["uid"]):
             obs.rejected = (
                 f"a {res.kind} named {name!r} already exists in {namespace!r} and is not owned by this "
@@ -135,8 +161,14 @@ class DeploymentReconciler:
             reason = provider.recreate_reason(current, desired)
             if reason:
                 obs.recreating = f"{reason}; the {res.kind} is being recreated"
+                try:
+                    # The uid precondition makes a stale cached copy unable to delete a newer object.
+                    await self.kube.delete(
+                        res, name, namespace, propagation="Foreground", uid=current["metadata"]["uid"]
+                    )
+                except k.Conflict:
+                    return Outcome(requeue_after=1)
                 await post_event(self.kube, kfd, "Normal", "Recreating", obs.recreating)
-                await self.kube.delete(res, name, namespace, propagation="Foreground")
                 return Outcome(requeue_after=2)
 
         try:
@@ -154,7 +186,8 @@ class DeploymentReconciler:
             pods = await self.kube.list(k.PODS, namespace, label_selector=obs.pod_selector)
             obs.pods = [_pod_info(p) for p in pods.get("items") or []]
         ep = provider.endpoint(name)
-        if await self.kube.get_or_none(k.SERVICES, ep.service, namespace) is not None:
+        known = (kfd.get("status") or {}).get("endpoint") or {}
+        if known.get("service") == ep.service or await self.kube.get_or_none(k.SERVICES, ep.service, namespace):
             obs.endpoint = ep
         return Outcome()
 

@@ -300,13 +300,14 @@ class Kube:
         *,
         propagation: str = "Background",
         missing_ok: bool = True,
+        uid: str | None = None,
     ) -> JSON | None:
+        """Deletes; with `uid`, only that incarnation of the object (409 Conflict otherwise)."""
+        options: JSON = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if uid:
+            options["preconditions"] = {"uid": uid}
         try:
-            return await self.request(
-                "DELETE",
-                res.path(namespace, name),
-                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
-            )
+            return await self.request("DELETE", res.path(namespace, name), body=options)
         except NotFound:
             if missing_ok:
                 return None

@@ -232,9 +232,7 @@ class DynamoProvider(Provider):
         }
 
     @staticmethod
-    def _worker(
-        spec: KubeFoundryDeploymentSpec, image: str, replicas: int, gpus: int, role: Role | None
-    ) -> JSON:
+    def _worker(spec: KubeFoundryDeploymentSpec, image: str, replicas: int, gpus: int, role: Role | None) -> JSON:
         service: JSON = {"componentType": "worker"}
         if role is not None:
             service["subComponentType"] = role

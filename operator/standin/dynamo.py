@@ -54,12 +54,18 @@ log = logging.getLogger("kubefoundry.standin.dynamo")
 FIELD_MANAGER = "dynamo-standin"
 DGDS = k.Resource("nvidia.com", "v1alpha1", "dynamographdeployments", "DynamoGraphDeployment")
 VALIDATING_ADMISSION_POLICIES = k.Resource(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "ValidatingAdmissionPolicy",
+    "admissionregistration.k8s.io",
+    "v1",
+    "validatingadmissionpolicies",
+    "ValidatingAdmissionPolicy",
     namespaced=False,
 )
 VALIDATING_ADMISSION_POLICY_BINDINGS = k.Resource(
-    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings",
-    "ValidatingAdmissionPolicyBinding", namespaced=False,
+    "admissionregistration.k8s.io",
+    "v1",
+    "validatingadmissionpolicybindings",
+    "ValidatingAdmissionPolicyBinding",
+    namespaced=False,
 )
 ADMISSION_KINDS = {
     "ValidatingAdmissionPolicy": VALIDATING_ADMISSION_POLICIES,
@@ -321,8 +327,7 @@ def build_service(dgd: JSON, key: str, service: JSON) -> JSON | None:
         "metadata": {
             "name": service_name(meta["name"], key),
             "namespace": meta["namespace"],
-            "labels": {n: labels[n] for n in (LABEL_DGD_NAME, LABEL_COMPONENT, LABEL_COMPONENT_TYPE)
-                       if n in labels},
+            "labels": {n: labels[n] for n in (LABEL_DGD_NAME, LABEL_COMPONENT, LABEL_COMPONENT_TYPE) if n in labels},
             "ownerReferences": [k.owner_reference(dgd)],
         },
         "spec": {
@@ -529,7 +534,10 @@ class DynamoStandIn:
     # -- watches --
 
     async def _watch_forever(
-        self, res: k.Resource, label_selector: str | None, on_object: Callable[[str, JSON], None],
+        self,
+        res: k.Resource,
+        label_selector: str | None,
+        on_object: Callable[[str, JSON], None],
         on_synced: Callable[[], None] | None = None,
     ) -> None:
         """List, then watch from the list's resourceVersion; relist after Gone or a broken connection."""
@@ -549,7 +557,9 @@ class DynamoStandIn:
                     if on_synced is not None:
                         on_synced()
                 async for event in self.kube.watch(
-                    res, resource_version=rv, label_selector=label_selector,
+                    res,
+                    resource_version=rv,
+                    label_selector=label_selector,
                     timeout_seconds=self.options.watch_timeout,
                 ):
                     obj = event.get("object") or {}
@@ -617,10 +627,13 @@ class DynamoStandIn:
                 log.debug("%s/%s: namespace is being deleted; leaving the DGD alone", namespace, name)
                 return
             message = exc.message if isinstance(exc, k.KubeError) else str(exc)
-            await self._write_status(dgd, {
-                "state": "failed",
-                "conditions": self._conditions(dgd, "False", REASON_FAILED, message),
-            })
+            await self._write_status(
+                dgd,
+                {
+                    "state": "failed",
+                    "conditions": self._conditions(dgd, "False", REASON_FAILED, message),
+                },
+            )
             if isinstance(exc, ReconcileError):
                 log.info("%s/%s: failed: %s", namespace, name, message)
                 return  # nothing to retry until the spec changes
@@ -635,12 +648,15 @@ class DynamoStandIn:
             state, cond = "pending", ("False", REASON_NOT_READY, message)
         else:
             state, cond = "successful", ("True", REASON_READY, MESSAGE_READY)
-        await self._write_status(dgd, {
-            "state": state,
-            "conditions": self._conditions(dgd, *cond),
-            "services": {key: service_status(d) for key, d in sorted(deployments.items())},
-            "observedGeneration": dgd["metadata"].get("generation"),
-        })
+        await self._write_status(
+            dgd,
+            {
+                "state": state,
+                "conditions": self._conditions(dgd, *cond),
+                "services": {key: service_status(d) for key, d in sorted(deployments.items())},
+                "observedGeneration": dgd["metadata"].get("generation"),
+            },
+        )
 
     async def _sync_children(self, dgd: JSON) -> dict[str, JSON]:
         meta = dgd["metadata"]
@@ -666,8 +682,9 @@ class DynamoStandIn:
             for obj in listing.get("items") or []:
                 obj_name = obj["metadata"]["name"]
                 if owned_by(obj, dgd) and obj_name not in keep[res.plural]:
-                    log.info("%s/%s: deleting %s %s (its service left the spec)",
-                             namespace, meta["name"], res.kind, obj_name)
+                    log.info(
+                        "%s/%s: deleting %s %s (its service left the spec)", namespace, meta["name"], res.kind, obj_name
+                    )
                     await self.kube.delete(res, obj_name, namespace)
         return deployments
 
@@ -684,12 +701,22 @@ class DynamoStandIn:
             return
         meta = dgd["metadata"]
         await self.kube.merge_patch(
-            DGDS, meta["name"], {"status": patch}, meta["namespace"], subresource="status",
+            DGDS,
+            meta["name"],
+            {"status": patch},
+            meta["namespace"],
+            subresource="status",
             field_manager=FIELD_MANAGER,
         )
         ready = next(c for c in desired["conditions"] if c["type"] == READY)
-        log.info("%s/%s: state=%s Ready=%s (%s)", meta["namespace"], meta["name"], desired["state"],
-                 ready["status"], ready["message"])
+        log.info(
+            "%s/%s: state=%s Ready=%s (%s)",
+            meta["namespace"],
+            meta["name"],
+            desired["state"],
+            ready["status"],
+            ready["message"],
+        )
 
     # -- main loop --
 
@@ -697,7 +724,10 @@ class DynamoStandIn:
         log.info(
             "Dynamo STAND-IN controller (not NVIDIA Dynamo): reconciles %s.%s/%s into Deployments and "
             "Services with Dynamo's names, labels and status; API server %s",
-            DGDS.plural, DGDS.group, DGDS.version, self.kube.host,
+            DGDS.plural,
+            DGDS.group,
+            DGDS.version,
+            self.kube.host,
         )
         delay = 0.5
         while True:
@@ -759,16 +789,23 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m kubefoundry.operator.standin",
         description="Dynamo STAND-IN controller (not NVIDIA Dynamo) for local development and tests.",
     )
-    parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
-                        help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config or in-cluster)")
+    parser.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG"),
+        help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config or in-cluster)",
+    )
     parser.add_argument("--workers", type=int, default=4, help="concurrent reconciles (default 4)")
     parser.add_argument(
-        "--admission-policy", type=Path,
+        "--admission-policy",
+        type=Path,
         default=Path(os.environ.get("KUBEFOUNDRY_STANDIN_ADMISSION_POLICY") or DEFAULT_ADMISSION_POLICY),
         help="ValidatingAdmissionPolicy YAML to server-side apply at startup (default: %(default)s)",
     )
-    parser.add_argument("--no-admission-policy", action="store_true",
-                        help="do not apply the admission policy (Dynamo's update rules then go unenforced)")
+    parser.add_argument(
+        "--no-admission-policy",
+        action="store_true",
+        help="do not apply the admission policy (Dynamo's update rules then go unenforced)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+
 from kubefoundry.operator import kube as k
 
 DGD = k.Resource("nvidia.com", "v1alpha1", "dynamographdeployments", "DynamoGraphDeployment")

@@ -30,9 +30,10 @@ def bare_cluster(cluster: Cluster) -> Iterator[Cluster]:
     env = {**os.environ, "KUBEFOUNDRY_CLUSTER_NAME": NAME}
 
     def sh(*args: str) -> str:
-        return subprocess.run(
-            ["bash", str(CLUSTER_SH), *args], env=env, check=True, capture_output=True, text=True, timeout=600
-        ).stdout.strip()
+        done = subprocess.run(["bash", str(CLUSTER_SH), *args], env=env, capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            pytest.fail(f"cluster.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}", pytrace=False)
+        return done.stdout.strip()
 
     sh("up")
     bare = Cluster(kubeconfig=sh("kubeconfig"), kubectl_bin=sh("kubectl-path"), local=True)

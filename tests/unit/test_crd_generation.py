@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel, Field
+
 from kubefoundry.operator import crdgen
 from kubefoundry.operator.models import deployment
-from pydantic import BaseModel, Field
 
 CRD_FILE = crdgen.DEFAULT_OUT_DIR / "kubefoundry.io_kubefoundrydeployments.yaml"
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from kubefoundry.operator.models.deployment import MAX_NAME_LENGTH, KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import (
     DEFAULT_PROVIDER_ID,

@@ -1,0 +1,52 @@
+"""create_app: the aiohttp application, wired to one Kubernetes client.
+
+The application keeps no state of its own beyond watch-backed caches of what the cluster holds;
+they start with the application and stop with it. The caller owns the Kube client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from kubefoundry.operator import kube as k
+
+from .context import CONTEXT, ApiContext, Timing
+from .errors import error_middleware
+from .openapi import build_document
+from .routes import TABLES, operations
+from .routes.docs import OPENAPI
+from .server import MAX_BODY_BYTES, MAX_BODY_KEY, CorsPolicy, cors_middleware
+
+
+def create_app(
+    kube: k.Kube,
+    *,
+    cors_origins: Sequence[str] | None = None,
+    allow_localhost_origins: bool = True,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    timing: Timing | None = None,
+) -> web.Application:
+    policy = CorsPolicy.from_list(cors_origins, allow_localhost=allow_localhost_origins)
+    app = web.Application(
+        client_max_size=max_body_bytes,
+        middlewares=[cors_middleware(policy), error_middleware],
+    )
+    app[MAX_BODY_KEY] = max_body_bytes
+    ctx = ApiContext(kube, timing or Timing())
+    app[CONTEXT] = ctx
+    for table in TABLES:
+        table.register(app)
+    app[OPENAPI] = json.dumps(build_document(operations()), separators=(",", ":")).encode()
+
+    async def start_caches(_: web.Application) -> None:
+        ctx.start()
+
+    async def stop_caches(_: web.Application) -> None:
+        await ctx.stop()
+
+    app.on_startup.append(start_caches)
+    app.on_cleanup.append(stop_caches)
+    return app

@@ -1,0 +1,141 @@
+"""Declaring an endpoint once: its route, its inputs, its response, its errors.
+
+``EndpointTable.route`` registers a handler and records everything the OpenAPI document says about
+it. The wrapper validates the path, query and body with the declared pydantic models before the
+handler runs and passes them in as ``path=``, ``query=`` and ``body=``, so a handler cannot read an
+input that is not documented, and the document cannot describe an input that is not checked.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import ApiError, Code, from_pydantic
+from .server import read_json
+
+PREFIX = "/api"
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+
+class Inputs(BaseModel):
+    """Base of query and path parameter models: unknown query parameters are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # below PREFIX, aiohttp syntax ({name})
+    operation_id: str
+    summary: str
+    tag: str
+    response: type[BaseModel]
+    status: int
+    path_model: type[BaseModel] | None
+    query_model: type[BaseModel] | None
+    body_model: type[BaseModel] | None
+    errors: tuple[Code, ...]
+    description: str = ""
+
+    @property
+    def full_path(self) -> str:
+        return PREFIX + self.path
+
+
+def _validate(model: type[BaseModel], data: Mapping[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise from_pydantic(exc) from None
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    body = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+class EndpointTable:
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+        self._handlers: list[tuple[Operation, Handler]] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation_id: str,
+        summary: str,
+        tag: str,
+        response: type[BaseModel],
+        status: int = 200,
+        path_model: type[BaseModel] | None = None,
+        query_model: type[BaseModel] | None = None,
+        body_model: type[BaseModel] | None = None,
+        errors: tuple[Code, ...] = (),
+        description: str = "",
+    ) -> Callable[[Handler], Handler]:
+        op = Operation(
+            method=method,
+            path=path,
+            operation_id=operation_id,
+            summary=summary,
+            tag=tag,
+            response=response,
+            status=status,
+            path_model=path_model,
+            query_model=query_model,
+            body_model=body_model,
+            errors=errors,
+            description=description,
+        )
+
+        def decorate(handler: Handler) -> Handler:
+            @functools.wraps(handler)
+            async def wrapper(request: web.Request) -> web.StreamResponse:
+                kwargs: dict[str, Any] = {}
+                if op.path_model is not None:
+                    kwargs["path"] = _validate(op.path_model, request.match_info)
+                if op.query_model is not None:
+                    kwargs["query"] = _validate(op.query_model, request.query)
+                if op.body_model is not None:
+                    body = await read_json(request)
+                    try:
+                        # Strict JSON validation: 0 is not a boolean and "3" not an integer, as for the API server.
+                        kwargs["body"] = op.body_model.model_validate_json(json.dumps(body), strict=True)
+                    except ValidationError as exc:
+                        raise from_pydantic(exc) from None
+                return await handler(request, **kwargs)
+
+            self.operations.append(op)
+            self._handlers.append((op, wrapper))
+            return wrapper
+
+        return decorate
+
+    def register(self, app: web.Application) -> None:
+        for op, handler in self._handlers:
+            app.router.add_route(op.method, op.full_path, handler, name=op.operation_id)
+
+
+def all_errors(op: Operation) -> tuple[Code, ...]:
+    """Every code an operation can answer with: its own plus those its inputs imply."""
+    codes: list[Code] = list(op.errors)
+    if op.path_model or op.query_model or op.body_model:
+        codes.append(Code.VALIDATION_ERROR)
+    if op.body_model:
+        codes += [Code.INVALID_JSON, Code.PAYLOAD_TOO_LARGE, Code.UNSUPPORTED_MEDIA_TYPE]
+    codes.append(Code.INTERNAL_ERROR)
+    return tuple(dict.fromkeys(codes))
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(Code.NOT_FOUND, message)

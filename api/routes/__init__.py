@@ -1,0 +1,19 @@
+"""The route modules, one per area; each declares its endpoints on its own EndpointTable."""
+
+from __future__ import annotations
+
+from ..endpoints import EndpointTable, Operation
+from . import deployments, docs, gpus, health, models, settings
+
+TABLES: tuple[EndpointTable, ...] = (
+    health.table,
+    gpus.table,
+    settings.table,
+    models.table,
+    deployments.table,
+    docs.table,
+)
+
+
+def operations() -> list[Operation]:
+    return [op for table in TABLES for op in table.operations]

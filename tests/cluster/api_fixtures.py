@@ -1,0 +1,137 @@
+"""Fixtures and helpers for the REST API tests (loaded with ``pytest_plugins = ["api_fixtures"]``).
+
+The API runs in-process (aiohttp's TestServer on a random port) against the real test cluster;
+nothing about Kubernetes is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from kubefoundry.api.app import create_app
+from kubefoundry.api.context import CONTEXT, ApiContext, Timing
+from kubefoundry.operator import kube as k
+
+T = TypeVar("T")
+
+# Short retries so the disconnect tests finish quickly; no reuse of installation checks.
+FAST = Timing(sync_timeout=5.0, probe_timeout=2.0, install_ttl=0.0, min_retry=0.05, max_retry=0.5)
+
+# The label Dynamo puts on every pod of a DynamoGraphDeployment (what DynamoProvider.pod_selector uses).
+DYNAMO_POD_LABEL = "nvidia.com/dynamo-graph-deployment-name"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class Api:
+    """A client of one in-process API server."""
+
+    def __init__(self, client: TestClient[Any, Any]) -> None:
+        self.client = client
+
+    @property
+    def context(self) -> ApiContext:
+        return self.client.server.app[CONTEXT]  # type: ignore[union-attr]
+
+    @property
+    def base_url(self) -> str:
+        return str(self.client.make_url("/"))
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, str] | None = None,
+        data: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        kwargs: dict[str, Any] = {"params": params, "headers": headers}
+        if json_body is not None:
+            kwargs["json"] = json_body
+        elif data is not None:
+            kwargs["data"] = data
+        async with self.client.request(method, path, **kwargs) as resp:
+            text = await resp.text()
+            assert resp.content_type == "application/json", (resp.status, resp.content_type, text[:300])
+            return Reply(resp.status, json.loads(text), dict(resp.headers))
+
+    async def get(self, path: str, **params: str) -> Reply:
+        return await self.call("GET", path, params=params or None)
+
+    async def wait_synced(self, timeout: float = 30.0) -> None:
+        async def synced() -> bool:
+            return all(c.ready for c in self.context.caches)
+
+        await eventually(synced, timeout, "the API's caches to sync")
+
+
+async def start_api(kube: k.Kube, **kwargs: Any) -> Api:
+    app = create_app(kube, timing=kwargs.pop("timing", FAST), **kwargs)
+    client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1", port=0))
+    await client.start_server()
+    return Api(client)
+
+
+async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 30.0, what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+def assert_error(reply: Reply, status: int, code: str) -> dict[str, Any]:
+    """The one error envelope: exactly error, code and details; no trace anywhere."""
+    assert reply.status == status, reply
+    assert isinstance(reply.body, dict) and set(reply.body) == {"error", "code", "details"}, reply.body
+    assert reply.body["code"] == code, reply.body
+    assert isinstance(reply.body["error"], str) and reply.body["error"], reply.body
+    assert reply.body["details"] is None or isinstance(reply.body["details"], list), reply.body
+    assert "Traceback" not in json.dumps(reply.body)
+    return reply.body  # type: ignore[no-any-return]
+
+
+def pod_manifest(name: str, labels: dict[str, str], *, gpus: int = 0, node: str | None = None) -> dict[str, Any]:
+    resources = {"limits": {"nvidia.com/gpu": str(gpus)}} if gpus else {}
+    spec: dict[str, Any] = {
+        "containers": [{"name": "main", "image": "registry.invalid/kubefoundry/fake:1", "resources": resources}],
+        "terminationGracePeriodSeconds": 0,
+    }
+    if node:
+        spec["nodeName"] = node
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels}, "spec": spec}
+
+
+@pytest.fixture(scope="session")
+async def api(kube: k.Kube, kubefoundry_crds: None, provider_crds: Path) -> AsyncIterator[Api]:
+    """One API server for the session (tests use their own namespaces)."""
+    server = await start_api(kube)
+    await server.wait_synced()
+    yield server
+    await server.client.close()
+
+
+@pytest.fixture
+def settings_namespace(namespace: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Settings go to this test's namespace instead of the shared operator namespace."""
+    monkeypatch.setenv("KUBEFOUNDRY_NAMESPACE", namespace)
+    return namespace

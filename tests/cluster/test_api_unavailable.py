@@ -1,0 +1,200 @@
+"""CLUSTER_UNAVAILABLE: the API reaches the API server through a TCP proxy this test stops and restarts.
+
+The shared API server keeps running (others use it); cutting the proxy is, for the API, the same as
+the API server going away: connections are reset and new ones are refused.
+"""
+
+# ruff: noqa: E402  (api_fixtures is registered for assertion rewriting before it is imported)
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+pytest.register_assert_rewrite("api_fixtures")
+
+from api_fixtures import Api, Reply, assert_error, eventually, start_api
+
+from harness import Cluster
+from kubefoundry.api.context import KFD
+from kubefoundry.operator import kube as k
+
+pytest_plugins = ["api_fixtures"]
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to the API server; stop() resets every open connection."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        self._writers |= {client_writer, upstream_writer}
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, ConnectionError):
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            writer.transport.abort()
+
+        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+        self._writers -= {client_writer, upstream_writer}
+
+
+def _upstream(cluster: Cluster) -> tuple[str, int]:
+    server = urlparse(yaml.safe_load(Path(cluster.kubeconfig).read_text())["clusters"][0]["cluster"]["server"])
+    assert server.hostname and server.port
+    return server.hostname, server.port
+
+
+def _proxied_kubeconfig(cluster: Cluster, port: int, path: Path) -> Path:
+    """The cluster's kubeconfig, pointed at the proxy (the serving certificate is valid for 127.0.0.1)."""
+    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+async def proxy(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[TcpProxy, Path]]:
+    tcp = TcpProxy(*_upstream(cluster))
+    await tcp.start()
+    kubeconfig = _proxied_kubeconfig(cluster, tcp.port, tmp_path / "proxied.kubeconfig")
+    yield tcp, kubeconfig
+    await tcp.stop()
+
+
+@pytest.fixture
+async def proxied_kube(proxy: tuple[TcpProxy, Path]) -> AsyncIterator[k.Kube]:
+    client = await k.Kube.connect(str(proxy[1]), timeout=5.0)
+    yield client
+    await client.close()
+
+
+def kfd(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubefoundry.io/v1alpha1",
+        "kind": "KubeFoundryDeployment",
+        "metadata": {"name": name},
+        "spec": {"modelId": "Qwen/Qwen3-0.6B", "provider": "dynamo"},
+    }
+
+
+async def _names(api: Api, namespace: str) -> list[str] | None:
+    reply = await api.get("/api/deployments", namespace=namespace)
+    return [d["name"] for d in reply.body["deployments"]] if reply.status == 200 else None
+
+
+def _unavailable(reply: Reply) -> None:
+    assert_error(reply, 503, "CLUSTER_UNAVAILABLE")
+    assert reply.headers.get("Retry-After")
+
+
+async def test_unavailable_then_recovers(
+    api: Api,  # ensures the CRDs are installed
+    kube: k.Kube,
+    proxied_kube: k.Kube,
+    proxy: tuple[TcpProxy, Path],
+    namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KUBEFOUNDRY_NAMESPACE", namespace)
+    tcp, _ = proxy
+    server = await start_api(proxied_kube)
+    try:
+        await server.wait_synced()
+        await kube.create(KFD, kfd("before"), namespace)
+        await eventually(lambda: _has(server, namespace, ["before"]), 30, "the deployment in the API")
+
+        await tcp.stop()
+
+        async def down() -> bool:
+            return (await server.get("/api/deployments", namespace=namespace)).status == 503
+
+        await eventually(down, 30, "the API to notice the cluster is gone")
+        _unavailable(await server.get("/api/deployments", namespace=namespace))
+        _unavailable(await server.get("/api/deployments/before", namespace=namespace))
+        _unavailable(await server.get("/api/cluster/gpus"))
+        _unavailable(await server.get("/api/settings"))
+        _unavailable(await server.call("PUT", "/api/settings", json_body={"activeProviderId": "dynamo"}))
+        _unavailable(
+            await server.call(
+                "POST", "/api/deployments", json_body={"name": "x", "namespace": namespace, "modelId": "a/b"}
+            )
+        )
+        _unavailable(await server.call("DELETE", "/api/deployments/before", params={"namespace": namespace}))
+        status = await server.get("/api/cluster/status")
+        assert status.status == 200
+        assert status.body["connected"] is False and status.body["providerInstalled"] is False
+        assert (await server.get("/api/health")).status == 200
+        assert (await server.get("/api/models")).status == 200
+
+        # Changes made while the API was cut off show up after it reconnects (relist).
+        await kube.create(KFD, kfd("during"), namespace)
+        await kube.delete(KFD, "before", namespace)
+        await tcp.start()  # same port
+
+        await eventually(lambda: _has(server, namespace, ["during"]), 30, "the API to recover")
+        status = await server.get("/api/cluster/status")
+        assert status.body["connected"] is True
+        created = await server.call(
+            "POST", "/api/deployments", json_body={"name": "after", "namespace": namespace, "modelId": "a/b"}
+        )
+        assert created.status == 201, created
+    finally:
+        await server.client.close()
+
+
+async def _has(api: Api, namespace: str, names: list[str]) -> bool:
+    return await _names(api, namespace) == names
+
+
+async def test_starts_while_the_cluster_is_unreachable(
+    api: Api, proxied_kube: k.Kube, proxy: tuple[TcpProxy, Path], namespace: str, kube: k.Kube
+) -> None:
+    tcp, _ = proxy
+    await tcp.stop()
+    await kube.create(KFD, kfd("waiting"), namespace)
+    server = await start_api(proxied_kube)
+    try:
+        _unavailable(await server.get("/api/deployments", namespace=namespace))
+        status = await server.get("/api/cluster/status")
+        assert (status.status, status.body["connected"]) == (200, False)
+        assert (await server.get("/api/health")).status == 200
+
+        await tcp.start()
+        await eventually(lambda: _has(server, namespace, ["waiting"]), 30, "the API to connect")
+
+        async def gpus_back() -> bool:  # each cache reconnects on its own backoff schedule
+            return (await server.get("/api/cluster/gpus")).status == 200
+
+        await eventually(gpus_back, 30, "the GPU view to recover")
+    finally:
+        await server.client.close()
