@@ -18,17 +18,12 @@ from . import (
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    # Our own prefixes, so kopf's bookkeeping never collides with another kopf operator.
-    settings.persistence.finalizer = "kubefoundry.io/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kubefoundry.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="kubefoundry.io", key="last-handled-configuration"
-    )
+    # Project-specific finalizer and annotation names, so kopf's bookkeeping never collides with another
+    # kopf operator (KubeFoundryDeployments need none: they are watched, not finalized).
+    providerinstall_handlers.configure(settings)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.posting.level = logging.WARNING
-    if providerinstall_handlers is not None:
-        providerinstall_handlers.configure(settings)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -46,10 +41,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     kopf.configure(verbose=args.verbose)
     namespaces: list[str] = args.namespace
     kopf.run(

@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel
 
 from .models import deployment
+from .models import providerinstall as pi
 from .models.common import GROUP, VERSION
 
 JSON = dict[str, Any]
@@ -358,8 +359,22 @@ KUBEFOUNDRY_DEPLOYMENT = CrdSpec(
     name_pattern=deployment.NAME_PATTERN,
 )
 
+PROVIDER_INSTALL = CrdSpec(
+    spec_model=pi.ProviderInstallSpec,
+    status_model=pi.ProviderInstallStatus,
+    kind=pi.CRD["kind"],
+    plural=pi.CRD["plural"],
+    singular=pi.CRD["singular"],
+    short_names=pi.CRD["short_names"],
+    scope=pi.CRD["scope"],
+    description=pi.CRD["description"],
+    printer_columns=tuple(PrinterColumn(**c) for c in pi.CRD["printer_columns"]),
+    validations=pi.CRD["validations"],
+    root_validations=pi.CRD["root_validations"],
+)
+
 # Every CRD this project ships; adding one is one entry here.
-CRDS: tuple[CrdSpec, ...] = (KUBEFOUNDRY_DEPLOYMENT,)
+CRDS: tuple[CrdSpec, ...] = (KUBEFOUNDRY_DEPLOYMENT, PROVIDER_INSTALL)
 
 
 # --- output ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from . import kube as k
-from .deployment_reconciler import DEPLOYMENT_LABEL, DeploymentReconciler, ObjectCache, crd_name
+from .deployment_reconciler import DEPLOYMENT_LABEL, DeploymentReconciler, ObjectCache, crd_established, crd_name
 from .models.common import GROUP, VERSION
 from .models.deployment import PLURAL
 from .providers import all_providers
@@ -148,10 +148,10 @@ def _pod_event_for(label: str) -> Any:
 
 
 @kopf.on.event("apiextensions.k8s.io", "v1", "customresourcedefinitions")
-async def provider_crd_event(type: str, name: str, memo: Any, **_: Any) -> None:
+async def provider_crd_event(type: str, event: Mapping[str, Any], name: str, memo: Any, **_: Any) -> None:
     if name in PROVIDER_CRDS:
         controller = _controller(memo)
-        controller.cache.crds[name] = type != "DELETED"
+        controller.cache.crds[name] = type != "DELETED" and crd_established(event["object"])
         controller.enqueue_all()
 
 

@@ -58,6 +58,12 @@ def crd_name(res: k.Resource) -> str:
     return f"{res.plural}.{res.group}"
 
 
+def crd_established(crd: k.JSON | None) -> bool:
+    """A CRD serves its kind only once Established; before that its REST path answers 404."""
+    conds = ((crd or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conds)
+
+
 def _owned_by(child: k.JSON, owner_uid: str) -> bool:
     return any(ref.get("uid") == owner_uid for ref in child.get("metadata", {}).get("ownerReferences") or [])
 
@@ -86,7 +92,7 @@ class DeploymentReconciler:
         known = self.cache.crds.get(name)
         if known is not None:
             return known
-        return await self.kube.get_or_none(k.CRDS, name) is not None
+        return crd_established(await self.kube.get_or_none(k.CRDS, name))
 
     async def reconcile(self, namespace: str, name: str) -> Outcome:
         kfd = self.cache.deployments.get((namespace, name)) or await self.kube.get_or_none(KFD, name, namespace)

@@ -25,9 +25,11 @@ from harness import (
     TEST_CONTEXT_PREFIXES,
     BackgroundProcess,
     Cluster,
+    operator_env,
     provider_crds_dir,
 )
 from kubefoundry.operator import kube as k
+from kubefoundry.operator import localchart
 
 
 def _external_cluster() -> Cluster:
@@ -124,13 +126,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: Cluster, kubefoundry_crds: None, request: pytest.FixtureRequest) -> Iterator[BackgroundProcess]:
-    """The KubeFoundry operator, watching every namespace of the test cluster."""
+def local_charts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stand-in dynamo-platform chart, assembled with the real Dynamo CRDs (never committed)."""
+    return localchart.assemble(tmp_path_factory.mktemp("charts"), ["1.0.0", "1.0.1"])
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, kubefoundry_crds: None, local_charts: Path, request: pytest.FixtureRequest
+) -> Iterator[BackgroundProcess]:
+    """The KubeFoundry operator (deployments and ProviderInstalls), watching the whole test cluster."""
     proc = BackgroundProcess(
-        "operator",
-        [sys.executable, "-m", "kubefoundry.operator"],
-        cluster.kubeconfig,
-        {"KUBEFOUNDRY_RESYNC_SECONDS": "15"},
+        "operator", [sys.executable, "-m", "kubefoundry.operator"], cluster.kubeconfig, operator_env(local_charts)
     )
     proc.start()
     yield proc

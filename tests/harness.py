@@ -70,3 +70,22 @@ class BackgroundProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def helm_binary() -> str:
+    versions = dict(
+        line.split("=", 1) for line in (REPO / "deploy/local/versions.env").read_text().splitlines() if "=" in line
+    )
+    cache = Path(os.environ.get("KUBEFOUNDRY_CACHE") or Path.home() / ".cache" / "kubefoundry")
+    path = cache / "bin" / f"helm-{versions['HELM_VERSION'].strip()}"
+    if not path.exists():
+        subprocess.run(["bash", str(REPO / "deploy/local/build-binaries.sh"), "helm"], check=True, timeout=1800)
+    return str(path)
+
+
+def operator_env(charts: Path) -> dict[str, str]:
+    return {
+        "KUBEFOUNDRY_RESYNC_SECONDS": "15",
+        "KUBEFOUNDRY_HELM": helm_binary(),
+        "KUBEFOUNDRY_LOCAL_CHART_ROOTS": str(charts),
+    }

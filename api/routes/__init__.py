@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..endpoints import EndpointTable, Operation
-from . import deployments, docs, gpus, health, models, settings
+from . import deployments, docs, gpus, health, installation, models, settings
 
 TABLES: tuple[EndpointTable, ...] = (
     health.table,
@@ -11,6 +11,7 @@ TABLES: tuple[EndpointTable, ...] = (
     settings.table,
     models.table,
     deployments.table,
+    installation.table,
     docs.table,
 )
 

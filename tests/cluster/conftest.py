@@ -48,15 +48,24 @@ def dynamo_standin(cluster: Cluster, provider_crds: Path) -> Iterator[Background
         deadline = time.monotonic() + START_TIMEOUT
         while READY_MARKER not in standin.log():
             if not standin.running():
-                pytest.fail(f"the Dynamo stand-in exited at startup (code {_exit_code(standin)}); its log "
-                            f"({standin.log_path}):\n{log_tail(standin)}", pytrace=False)
+                pytest.fail(
+                    f"the Dynamo stand-in exited at startup (code {_exit_code(standin)}); its log "
+                    f"({standin.log_path}):\n{log_tail(standin)}",
+                    pytrace=False,
+                )
             if time.monotonic() > deadline:
-                pytest.fail(f"the Dynamo stand-in was not ready after {START_TIMEOUT:.0f}s; its log "
-                            f"({standin.log_path}):\n{log_tail(standin)}", pytrace=False)
+                pytest.fail(
+                    f"the Dynamo stand-in was not ready after {START_TIMEOUT:.0f}s; its log "
+                    f"({standin.log_path}):\n{log_tail(standin)}",
+                    pytrace=False,
+                )
             time.sleep(0.1)
         if POLICY_MARKER not in standin.log():
-            pytest.fail(f"the Dynamo stand-in's admission policy is not enforced; its log ({standin.log_path}):\n"
-                        f"{log_tail(standin)}", pytrace=False)
+            pytest.fail(
+                f"the Dynamo stand-in's admission policy is not enforced; its log ({standin.log_path}):\n"
+                f"{log_tail(standin)}",
+                pytrace=False,
+            )
     except BaseException:
         standin.stop()
         raise
@@ -68,8 +77,11 @@ def dynamo_standin(cluster: Cluster, provider_crds: Path) -> Iterator[Background
         died = not standin.running()
         standin.stop()
     if died:
-        pytest.fail(f"the Dynamo stand-in exited during the session (code {_exit_code(standin)}); its log "
-                    f"({standin.log_path}):\n{log_tail(standin)}", pytrace=False)
+        pytest.fail(
+            f"the Dynamo stand-in exited during the session (code {_exit_code(standin)}); its log "
+            f"({standin.log_path}):\n{log_tail(standin)}",
+            pytrace=False,
+        )
 
 
 @pytest.hookimpl(wrapper=True)

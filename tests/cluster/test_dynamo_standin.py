@@ -67,8 +67,9 @@ async def eventually(
     deadline = loop.time() + timeout
     while True:
         if not standin.running():
-            pytest.fail(f"the Dynamo stand-in exited while waiting for {what}; its log:\n{standin.log()[-8000:]}",
-                        pytrace=False)
+            pytest.fail(
+                f"the Dynamo stand-in exited while waiting for {what}; its log:\n{standin.log()[-8000:]}", pytrace=False
+            )
         try:
             return await check()
         except AssertionError as exc:
@@ -86,8 +87,12 @@ async def create_dgd(kube: k.Kube, namespace: str, body: JSON) -> JSON:
 async def create_hf_secret(kube: k.Kube, namespace: str) -> None:
     await kube.create(
         k.SECRETS,
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hf-token-secret"},
-         "stringData": {"HF_TOKEN": "not-a-real-token"}},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "hf-token-secret"},
+            "stringData": {"HF_TOKEN": "not-a-real-token"},
+        },
         namespace,
     )
 
@@ -230,19 +235,30 @@ async def test_aggregated_dgd_runs_on_gpu_nodes_and_reports_ready(
     dgd = await wait_successful(kube, namespace, "qwen-agg", dynamo_standin)
     status = dgd["status"]
     cond = ready_condition(status)
-    assert (cond["status"], cond["reason"], cond["message"]) == ("True", "all_resources_are_ready",
-                                                                 "All resources are ready")
+    assert (cond["status"], cond["reason"], cond["message"]) == (
+        "True",
+        "all_resources_are_ready",
+        "All resources are ready",
+    )
     assert cond["lastTransitionTime"]
     assert status["services"] == {
         "Frontend": {
-            "componentKind": "Deployment", "componentName": "qwen-agg-frontend",
+            "componentKind": "Deployment",
+            "componentName": "qwen-agg-frontend",
             "componentNames": ["qwen-agg-frontend"],
-            "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": 1,
+            "availableReplicas": 1,
         },
         "VllmWorker": {
-            "componentKind": "Deployment", "componentName": "qwen-agg-vllmworker",
+            "componentKind": "Deployment",
+            "componentName": "qwen-agg-vllmworker",
             "componentNames": ["qwen-agg-vllmworker"],
-            "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "readyReplicas": 1,
+            "availableReplicas": 1,
         },
     }
 
@@ -251,8 +267,10 @@ async def test_aggregated_dgd_runs_on_gpu_nodes_and_reports_ready(
         objs = [await kube.get(DGDS, "qwen-agg", namespace)]
         objs += (await kube.list(k.DEPLOYMENTS, namespace)).get("items") or []
         objs += (await kube.list(k.SERVICES, namespace)).get("items") or []
-        return sorted(f"{o['kind'] if 'kind' in o else ''}{o['metadata']['name']}@{o['metadata']['resourceVersion']}"
-                      for o in objs)
+        return sorted(
+            f"{o['kind'] if 'kind' in o else ''}{o['metadata']['name']}@{o['metadata']['resourceVersion']}"
+            for o in objs
+        )
 
     before = await versions()
     await asyncio.sleep(3)
@@ -340,8 +358,9 @@ async def test_drifted_or_deleted_children_are_restored(
     frontend = await get_deployment(kube, namespace, "drift-frontend")
 
     # Someone scales the child by hand: the stand-in (watching its Deployments) puts it back.
-    await kube.merge_patch(k.DEPLOYMENTS, "drift-frontend", {"spec": {"replicas": 3}}, namespace,
-                           field_manager="someone-else")
+    await kube.merge_patch(
+        k.DEPLOYMENTS, "drift-frontend", {"spec": {"replicas": 3}}, namespace, field_manager="someone-else"
+    )
 
     async def restored() -> None:
         dep = await get_deployment(kube, namespace, "drift-frontend")
@@ -390,23 +409,29 @@ async def test_admission_policy_enforces_dynamo_update_rules(
         return info.value
 
     err = await rejected({"spec": {"services": {"Planner": {"componentType": "planner"}}}})
-    assert "service topology is immutable and cannot be modified after creation: services added: [Planner]" \
-        in err.message, err.message
+    assert (
+        "service topology is immutable and cannot be modified after creation: services added: [Planner]" in err.message
+    ), err.message
 
     err = await rejected({"spec": {"services": {"Frontend": None}}})
-    assert "service topology is immutable and cannot be modified after creation: services removed: [Frontend]" \
-        in err.message, err.message
+    assert (
+        "service topology is immutable and cannot be modified after creation: services removed: [Frontend]"
+        in err.message
+    ), err.message
 
     err = await rejected({"spec": {"services": {"Frontend": None, "Zeta": {}, "Alpha": {}}}})
-    assert ("service topology is immutable and cannot be modified after creation: "
-            "services added: [Alpha Zeta], services removed: [Frontend]") in err.message, err.message
+    assert (
+        "service topology is immutable and cannot be modified after creation: "
+        "services added: [Alpha Zeta], services removed: [Frontend]"
+    ) in err.message, err.message
 
     err = await rejected({"spec": {"backendFramework": "sglang"}})
     assert "spec.backendFramework is immutable and cannot be changed after creation" in err.message, err.message
 
     err = await rejected({"spec": {"services": {"VllmWorker": {"multinode": {"nodeCount": 2}}}}})
-    assert ("spec.services[VllmWorker] cannot change node topology (between single-node and multi-node) "
-            "after creation") in err.message, err.message
+    assert (
+        "spec.services[VllmWorker] cannot change node topology (between single-node and multi-node) after creation"
+    ) in err.message, err.message
 
     # Nothing of the rejected updates was stored.
     dgd = await kube.get(DGDS, "rules", namespace)
@@ -415,8 +440,21 @@ async def test_admission_policy_enforces_dynamo_update_rules(
     assert dgd["metadata"]["generation"] == 1
 
     # In-place changes of existing services are allowed.
-    changed = await kube.merge_patch(DGDS, "rules", {"spec": {"services": {"VllmWorker": {
-        "replicas": 2, "extraPodSpec": {"mainContainer": {"args": ["--model", "Qwen/Qwen3-1.7B"]}}}}}}, namespace)
+    changed = await kube.merge_patch(
+        DGDS,
+        "rules",
+        {
+            "spec": {
+                "services": {
+                    "VllmWorker": {
+                        "replicas": 2,
+                        "extraPodSpec": {"mainContainer": {"args": ["--model", "Qwen/Qwen3-1.7B"]}},
+                    }
+                }
+            }
+        },
+        namespace,
+    )
     assert changed["metadata"]["generation"] == 2
 
     # A DGD without services is rejected at creation.
@@ -444,8 +482,9 @@ async def test_deleting_the_dgd_garbage_collects_its_children(
         assert await kube.get_or_none(DGDS, "gone", namespace) is None, "the DGD still exists"
         left: dict[str, Any] = {}
         for res in (k.DEPLOYMENTS, k.SERVICES, k.PODS):
-            items = (await kube.list(res, namespace,
-                                     label_selector="nvidia.com/dynamo-graph-deployment-name=gone")).get("items")
+            items = (
+                await kube.list(res, namespace, label_selector="nvidia.com/dynamo-graph-deployment-name=gone")
+            ).get("items")
             if items:
                 left[res.plural] = [i["metadata"]["name"] for i in items]
         assert not left, left

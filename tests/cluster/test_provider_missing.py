@@ -1,4 +1,5 @@
-"""A deployment created before its provider exists waits clearly and recovers by itself.
+"""A deployment created before its provider exists waits clearly, and runs once a ProviderInstall
+installs the provider (helm, the local stand-in dynamo-platform chart with the real Dynamo CRDs).
 
 This needs a cluster without the Dynamo CRDs, so it brings up a second local cluster of its own
 (removing a CRD from a shared cluster would delete every object of that kind). Against a cluster
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import CLUSTER_SH, REPO, BackgroundProcess, Cluster, provider_crds_dir
+from harness import CLUSTER_SH, REPO, BackgroundProcess, Cluster, operator_env
 from kubefoundry.operator import kube as k
 from kubefoundry.operator.deployment_reconciler import KFD
+from kubefoundry.operator.providerinstall_handlers import RESOURCE as PROVIDER_INSTALL
 from support import condition, events_for, eventually, kfd, wait_for_phase
 
 NAME = "kf-bare"
@@ -50,9 +52,14 @@ async def bare_kube(bare_cluster: Cluster) -> AsyncIterator[k.Kube]:
     await client.close()
 
 
-async def test_deployment_waits_for_the_provider_and_recovers(bare_cluster: Cluster, bare_kube: k.Kube) -> None:
+async def test_deployment_waits_for_the_provider_and_runs_after_its_install(
+    bare_cluster: Cluster, bare_kube: k.Kube, local_charts: Path
+) -> None:
     operator = BackgroundProcess(
-        "operator-bare", [sys.executable, "-m", "kubefoundry.operator"], bare_cluster.kubeconfig
+        "operator-bare",
+        [sys.executable, "-m", "kubefoundry.operator"],
+        bare_cluster.kubeconfig,
+        operator_env(local_charts),
     )
     standin = BackgroundProcess(
         "standin-bare", [sys.executable, "-m", "kubefoundry.operator.standin"], bare_cluster.kubeconfig
@@ -74,12 +81,30 @@ async def test_deployment_waits_for_the_provider_and_recovers(bare_cluster: Clus
         assert any(e["reason"] == "ProviderNotInstalled" for e in await events_for(bare_kube, "team-a", "early"))
         assert operator.running(), operator.log()
 
-        # The provider arrives: its CRDs, then its operator (here the stand-in).
-        bare_cluster.kubectl("apply", "--server-side", "-f", str(Path(provider_crds_dir()) / "dynamo"))
+        # The provider arrives through a ProviderInstall: helm installs the chart (its CRDs and its
+        # operator Deployment); the stand-in then plays that operator.
+        await bare_kube.create(
+            PROVIDER_INSTALL,
+            {
+                "apiVersion": "kubefoundry.io/v1alpha1",
+                "kind": "ProviderInstall",
+                "metadata": {"name": "dynamo"},
+                "spec": {"provider": "dynamo", "chartSource": {"localPath": str(local_charts)}},
+            },
+        )
+
+        async def installed() -> dict[str, object] | None:
+            pi = await bare_kube.get(PROVIDER_INSTALL, "dynamo")
+            return pi if (pi.get("status") or {}).get("installed") else None
+
+        pi = await eventually(installed, 120, what="ProviderInstall installed")
+        assert pi["status"]["crdInstalled"] and pi["status"]["operatorInstalled"]
         standin.start()
         obj = await wait_for_phase(bare_kube, "team-a", "early", "Running", timeout=120)
         assert condition(obj, "ProviderInstalled")["status"] == "True"
         assert condition(obj, "Ready")["status"] == "True"
+        helm_list = operator.log()
+        assert "Traceback" not in helm_list, helm_list[-3000:]
     finally:
         operator.stop()
         standin.stop()

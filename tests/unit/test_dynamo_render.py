@@ -492,9 +492,7 @@ def test_install_spec() -> None:
     assert charts["dynamo-platform"].namespace == "dynamo-system"
     for chart in charts.values():
         assert chart.repository == "oci://helm.ngc.nvidia.com/nvidia/ai-dynamo/charts"
-    assert {"dynamographdeployments.nvidia.com", "dynamocomponentdeployments.nvidia.com"} <= set(
-        install.crd_names
-    )
+    assert {"dynamographdeployments.nvidia.com", "dynamocomponentdeployments.nvidia.com"} <= set(install.crd_names)
     assert install.operator_labels == {
         "app.kubernetes.io/name": "dynamo-operator",
         "control-plane": "controller-manager",
@@ -565,9 +563,7 @@ def provider_crds_dir() -> Path:
 def dgd_schema() -> dict[str, Any]:
     path = provider_crds_dir() / "dynamo" / "nvidia.com_dynamographdeployments.yaml"
     if not path.is_file():
-        pytest.skip(
-            f"Dynamo CRD not found at {path}; set KUBEFOUNDRY_PROVIDER_CRDS to the provider CRDs folder"
-        )
+        pytest.skip(f"Dynamo CRD not found at {path}; set KUBEFOUNDRY_PROVIDER_CRDS to the provider CRDs folder")
     crd = yaml.safe_load(path.read_text(encoding="utf-8"))
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1")
     schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
