@@ -143,6 +143,10 @@ class ApiContext:
         self._installations[provider.id] = (now, state)
         return state
 
+    def forget_installation(self, provider_id: str) -> None:
+        """After KubeFoundry changed an installation, the next status read must look again."""
+        self._installations.pop(provider_id, None)
+
     async def probe(self) -> bool:
         """Whether the API server answers right now."""
         try:

@@ -300,6 +300,13 @@ async def get_installation_commands(request: web.Request, path: ProviderPath) ->
     ),
 )
 async def install_provider(request: web.Request, path: ProviderPath) -> web.Response:
+    try:
+        return await _install_provider(request, path)
+    finally:
+        context_of(request).forget_installation(path.id)
+
+
+async def _install_provider(request: web.Request, path: ProviderPath) -> web.Response:
     provider = _provider(path)
     changes = await _optional_body(request, provider)
     kube = context_of(request).kube
@@ -340,6 +347,13 @@ async def install_provider(request: web.Request, path: ProviderPath) -> web.Resp
     ),
 )
 async def upgrade_provider(request: web.Request, path: ProviderPath) -> web.Response:
+    try:
+        return await _upgrade_provider(request, path)
+    finally:
+        context_of(request).forget_installation(path.id)
+
+
+async def _upgrade_provider(request: web.Request, path: ProviderPath) -> web.Response:
     provider = _provider(path)
     changes = await _optional_body(request, provider)
     kube = context_of(request).kube
@@ -364,6 +378,13 @@ async def upgrade_provider(request: web.Request, path: ProviderPath) -> web.Resp
     errors=(Code.NOT_FOUND, Code.FORBIDDEN, Code.CLUSTER_UNAVAILABLE, Code.KUBERNETES_ERROR),
 )
 async def uninstall_provider(request: web.Request, path: ProviderPath) -> web.Response:
+    try:
+        return await _uninstall_provider(request, path)
+    finally:
+        context_of(request).forget_installation(path.id)
+
+
+async def _uninstall_provider(request: web.Request, path: ProviderPath) -> web.Response:
     provider = _provider(path)
     kube = context_of(request).kube
     obj = await kube.get_or_none(RESOURCE, provider.id)

@@ -6,9 +6,12 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=versions.env
+source "$HERE/versions.env"
 PY="$REPO/.venv/bin/python"
 PORT="${KUBEFOUNDRY_API_PORT:-3001}"
-LOGS="${KUBEFOUNDRY_CACHE:-$HOME/.cache/kubefoundry}/logs"
+CACHE="${KUBEFOUNDRY_CACHE:-$HOME/.cache/kubefoundry}"
+LOGS="$CACHE/logs"
 mkdir -p "$LOGS"
 
 bash "$HERE/cluster.sh" up
@@ -20,6 +23,7 @@ KUBECTL="$(bash "$HERE/cluster.sh" kubectl-path)"
 "$KUBECTL" wait --for=condition=Established crd --all --timeout=60s >/dev/null
 
 pids=()
+stopping=""
 cleanup() {
   trap - INT TERM EXIT
   echo
@@ -27,7 +31,8 @@ cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+trap 'stopping=1' INT TERM
+trap cleanup EXIT
 
 start() { # name command...
   local name=$1; shift
@@ -36,13 +41,19 @@ start() { # name command...
   echo "[dev] started $name (pid $!, log $LOGS/$name.log)"
 }
 
+# NVIDIA's charts cannot be fetched here: the provider is installed from a local stand-in chart that
+# carries the real Dynamo CRDs, through a ProviderInstall, exactly as a user would install the real one.
+CHARTS="$("$PY" -m kubefoundry.operator.localchart assemble)"
+export KUBEFOUNDRY_HELM="$CACHE/bin/helm-$HELM_VERSION"
+export KUBEFOUNDRY_LOCAL_CHART_ROOTS="$CHARTS"
+export KUBEFOUNDRY_DEFAULT_CHART_SOURCE="$CHARTS"
+
 echo "[dev] the Dynamo STAND-IN plays NVIDIA Dynamo's operator here (the real one needs GPUs and images)"
 start dynamo-standin "$PY" -m kubefoundry.operator.standin
-if [[ -x "$HERE/install-dynamo-provider.sh" ]]; then
-  bash "$HERE/install-dynamo-provider.sh" >"$LOGS/provider-install.log" 2>&1 &
-fi
 start operator "$PY" -m kubefoundry.operator --liveness http://127.0.0.1:8081/healthz
 start api "$PY" -m kubefoundry.api --port "$PORT"
+"$PY" -m kubefoundry.operator.localchart manifest --dest "$CHARTS" | "$KUBECTL" apply -f - >/dev/null
+echo "[dev] applied ProviderInstall 'dynamo' (local chart at $CHARTS); kubectl get providerinstall"
 
 cat <<MSG
 
@@ -54,5 +65,8 @@ KubeFoundry is running.
   logs:        $LOGS/
 Press Ctrl-C to stop.
 MSG
-wait -n "${pids[@]}"
-echo "[dev] a process exited; see $LOGS" >&2
+wait -n "${pids[@]}" || true
+if [[ -z "$stopping" ]]; then
+  echo "[dev] a process exited unexpectedly; see $LOGS" >&2
+  exit 1
+fi
