@@ -21,12 +21,12 @@ import yaml
 from harness import (
     CLUSTER_SH,
     NAMESPACE_LABEL,
-    REPO,
     TEST_CONTEXT_PREFIXES,
     BackgroundProcess,
     Cluster,
+    install_kubefoundry_crds,
+    install_provider_crds,
     operator_env,
-    provider_crds_dir,
 )
 from kubefoundry.operator import kube as k
 from kubefoundry.operator import localchart
@@ -72,30 +72,16 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def provider_crds(cluster: Cluster) -> Path:
-    """Installs the real Dynamo, KubeRay and KAITO CRDs (server-side apply: some are ~1 MB)."""
-    crds = provider_crds_dir()
-    if not crds.is_dir():
-        pytest.fail(f"provider CRDs not found at {crds}; set KUBEFOUNDRY_PROVIDER_CRDS")
-    for provider in ("dynamo", "kuberay", "kaito"):
-        cluster.kubectl(
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager",
-            "kubefoundry-test",
-            "-f",
-            str(crds / provider),
-        )
-    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    return crds
+    """Installs the real Dynamo, KubeRay and KAITO CRDs."""
+    try:
+        return install_provider_crds(cluster)
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")
 def kubefoundry_crds(cluster: Cluster) -> None:
-    cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager", "kubefoundry-test", "-f", str(REPO / "crds")
-    )
-    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    install_kubefoundry_crds(cluster)
 
 
 @pytest.fixture(scope="session")
@@ -135,10 +121,13 @@ def local_charts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def operator(
     cluster: Cluster, kubefoundry_crds: None, local_charts: Path, request: pytest.FixtureRequest
 ) -> Iterator[BackgroundProcess]:
-    """The KubeFoundry operator (deployments and ProviderInstalls), watching the whole test cluster."""
-    proc = BackgroundProcess(
-        "operator", [sys.executable, "-m", "kubefoundry.operator"], cluster.kubeconfig, operator_env(local_charts)
-    )
+    """The KubeFoundry operator, watching the whole test cluster.
+
+    It runs as an operator instance of its own, so it leaves alone a ProviderInstall that belongs to
+    the cluster's real operator (`make dev`'s, say) and that it has no business reinstalling.
+    """
+    env = {**operator_env(local_charts), "KUBEFOUNDRY_OPERATOR_INSTANCE": f"test-{uuid.uuid4().hex[:6]}"}
+    proc = BackgroundProcess("operator", [sys.executable, "-m", "kubefoundry.operator"], cluster.kubeconfig, env)
     proc.start()
     yield proc
     proc.stop()

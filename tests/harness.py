@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +91,47 @@ def operator_env(charts: Path) -> dict[str, str]:
         "KUBEFOUNDRY_HELM": helm_binary(),
         "KUBEFOUNDRY_LOCAL_CHART_ROOTS": str(charts),
     }
+
+
+def install_kubefoundry_crds(cluster: Cluster) -> None:
+    cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager", "kubefoundry-test", "-f", str(REPO / "crds")
+    )
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+def install_provider_crds(cluster: Cluster, providers: tuple[str, ...] = ("dynamo", "kuberay", "kaito")) -> Path:
+    """The real provider CRDs, by server-side apply (some are close to 1 MB)."""
+    crds = provider_crds_dir()
+    if not crds.is_dir():
+        raise FileNotFoundError(f"provider CRDs not found at {crds}; set KUBEFOUNDRY_PROVIDER_CRDS")
+    for provider in providers:
+        cluster.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "kubefoundry-test",
+            "-f",
+            str(crds / provider),
+        )
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    return crds
+
+
+@contextlib.contextmanager
+def dedicated_local_cluster(name: str) -> Iterator[Cluster]:
+    """A second local cluster for tests that need a whole cluster to themselves; deleted afterwards."""
+    env = {**os.environ, "KUBEFOUNDRY_CLUSTER_NAME": name}
+
+    def sh(*args: str) -> str:
+        done = subprocess.run(["bash", str(CLUSTER_SH), *args], env=env, capture_output=True, text=True, timeout=3600)
+        if done.returncode != 0:
+            raise RuntimeError(f"cluster.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout.strip()
+
+    sh("up")
+    try:
+        yield Cluster(kubeconfig=sh("kubeconfig"), kubectl_bin=sh("kubectl-path"), local=True)
+    finally:
+        sh("down")

@@ -6,10 +6,8 @@ nothing about Kubernetes is mocked.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from kubefoundry.api.app import create_app
 from kubefoundry.api.context import CONTEXT, ApiContext, Timing
 from kubefoundry.operator import kube as k
+from support import eventually
 
 T = TypeVar("T")
 
@@ -86,17 +85,6 @@ async def start_api(kube: k.Kube, **kwargs: Any) -> Api:
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
     return Api(client)
-
-
-async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 30.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
 def assert_error(reply: Reply, status: int, code: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import yaml
 
 pytest.register_assert_rewrite("api_fixtures")
 
-from api_fixtures import DYNAMO_POD_LABEL, Api, assert_error, eventually, pod_manifest, start_api
+from api_fixtures import DYNAMO_POD_LABEL, Api, assert_error, pod_manifest, start_api
 
 from harness import Cluster
 from kubefoundry.api.context import KFD
@@ -22,6 +22,7 @@ from kubefoundry.operator import providers as registry
 from kubefoundry.operator.models.deployment import KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import get_provider
 from kubefoundry.operator.providers.dynamo import DynamoProvider
+from support import eventually
 
 pytest_plugins = ["api_fixtures"]
 

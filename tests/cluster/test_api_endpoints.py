@@ -9,7 +9,7 @@ import pytest
 
 pytest.register_assert_rewrite("api_fixtures")
 
-from api_fixtures import DYNAMO_POD_LABEL, Api, assert_error, eventually, pod_manifest, start_api
+from api_fixtures import DYNAMO_POD_LABEL, Api, assert_error, pod_manifest, start_api
 
 from kubefoundry.api.catalog import load_catalog
 from kubefoundry.api.routes import operations
@@ -17,6 +17,7 @@ from kubefoundry.operator import kube as k
 from kubefoundry.operator import settings as kf_settings
 from kubefoundry.operator.providers import all_providers, get_provider
 from kubefoundry.operator.providers.detect import detect_installation
+from support import eventually
 
 pytest_plugins = ["api_fixtures"]
 

@@ -19,11 +19,12 @@ import yaml
 
 pytest.register_assert_rewrite("api_fixtures")
 
-from api_fixtures import Api, Reply, assert_error, eventually, start_api
+from api_fixtures import Api, Reply, assert_error, start_api
 
 from harness import Cluster
 from kubefoundry.api.context import KFD
 from kubefoundry.operator import kube as k
+from support import eventually
 
 pytest_plugins = ["api_fixtures"]
 

@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from kubefoundry.operator import kube as k
-
-DGD = k.Resource("nvidia.com", "v1alpha1", "dynamographdeployments", "DynamoGraphDeployment")
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+from support import DGD, condition, eventually
 
 
 def gpu_pod(name: str, gpus: int) -> dict[str, Any]:
@@ -41,10 +27,6 @@ def gpu_pod(name: str, gpus: int) -> dict[str, Any]:
             ]
         },
     }
-
-
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
 
 
 async def test_pod_asking_for_one_gpu_runs_ready_on_a_gpu_node(kube: k.Kube, namespace: str) -> None:

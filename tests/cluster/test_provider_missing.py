@@ -8,15 +8,13 @@ named by KUBECONFIG it is skipped for the same reason.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from harness import CLUSTER_SH, REPO, BackgroundProcess, Cluster, operator_env
+from harness import BackgroundProcess, Cluster, dedicated_local_cluster, install_kubefoundry_crds, operator_env
 from kubefoundry.operator import kube as k
 from kubefoundry.operator.deployment_reconciler import KFD
 from kubefoundry.operator.providerinstall_handlers import RESOURCE as PROVIDER_INSTALL
@@ -29,20 +27,9 @@ NAME = "kf-bare"
 def bare_cluster(cluster: Cluster) -> Iterator[Cluster]:
     if not cluster.local:
         pytest.skip("needs a cluster without the Dynamo CRDs; only run on the local simulated cluster")
-    env = {**os.environ, "KUBEFOUNDRY_CLUSTER_NAME": NAME}
-
-    def sh(*args: str) -> str:
-        done = subprocess.run(["bash", str(CLUSTER_SH), *args], env=env, capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            pytest.fail(f"cluster.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}", pytrace=False)
-        return done.stdout.strip()
-
-    sh("up")
-    bare = Cluster(kubeconfig=sh("kubeconfig"), kubectl_bin=sh("kubectl-path"), local=True)
-    bare.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
-    bare.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    yield bare
-    sh("down")
+    with dedicated_local_cluster(NAME) as bare:
+        install_kubefoundry_crds(bare)
+        yield bare
 
 
 @pytest.fixture(scope="module")
