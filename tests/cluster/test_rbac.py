@@ -1,0 +1,154 @@
+"""deploy/kubernetes/kubefoundry.yaml grants what the operator and the API need, and nothing hides a gap.
+
+The operator and the API run here with the token of the manifest's ServiceAccount (not as admin), on
+a cluster of their own (the shared cluster's admin operator would otherwise do the work). The
+deployment flow must then work end to end through the REST API.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+
+from harness import (
+    REPO,
+    BackgroundProcess,
+    Cluster,
+    dedicated_local_cluster,
+    install_kubefoundry_crds,
+    install_provider_crds,
+)
+from kubefoundry.api.app import create_app
+from kubefoundry.operator import kube as k
+from support import eventually, wait_for_phase
+
+MANIFEST = REPO / "deploy" / "kubernetes" / "kubefoundry.yaml"
+SA, SA_NAMESPACE = "kubefoundry", "kubefoundry-system"
+
+
+@pytest.fixture(scope="module")
+def rbac_cluster(cluster: Cluster) -> Iterator[Cluster]:
+    if not cluster.local:
+        pytest.skip("runs the operator with reduced rights on a cluster of its own; local cluster only")
+    with dedicated_local_cluster("kf-rbac") as own:
+        install_kubefoundry_crds(own)
+        install_provider_crds(own, ("dynamo",))
+        # Everything but the Deployment: its pod would be a second operator (KWOK "runs" any image).
+        docs = [d for d in yaml.safe_load_all(MANIFEST.read_text()) if d and d["kind"] != "Deployment"]
+        own.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(docs))
+        yield own
+
+
+@pytest.fixture(scope="module")
+def sa_kubeconfig(rbac_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kubeconfig that authenticates as the manifest's ServiceAccount (a TokenRequest token)."""
+    token = rbac_cluster.kubectl("create", "token", SA, "-n", SA_NAMESPACE, "--duration=2h").stdout.strip()
+    admin = yaml.safe_load(Path(rbac_cluster.kubeconfig).read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
+    server = next(c for c in admin["clusters"] if c["name"] == context["cluster"])["cluster"]
+    if "certificate-authority" in server:
+        ca = base64.b64encode(Path(server["certificate-authority"]).read_bytes()).decode()
+    else:
+        ca = server["certificate-authority-data"]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server["server"], "certificate-authority-data": ca}}],
+        "users": [{"name": SA, "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": SA}}],
+        "current-context": "sa",
+    }
+    path = tmp_path_factory.mktemp("rbac") / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def processes(rbac_cluster: Cluster, sa_kubeconfig: Path) -> Iterator[tuple[BackgroundProcess, BackgroundProcess]]:
+    operator = BackgroundProcess("operator-sa", [sys.executable, "-m", "kubefoundry.operator"], str(sa_kubeconfig))
+    # The stand-in plays Dynamo's own operator, which has rights of its own: run it as admin.
+    standin = BackgroundProcess("standin-rbac", [sys.executable, "-m", "kubefoundry.operator.standin"],
+                                rbac_cluster.kubeconfig)  # fmt: skip
+    operator.start()
+    standin.start()
+    yield operator, standin
+    operator.stop()
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
+async def sa_api(sa_kubeconfig: Path, monkeypatch_module: pytest.MonkeyPatch) -> AsyncIterator[TestClient[Any, Any]]:
+    monkeypatch_module.setenv("KUBEFOUNDRY_NAMESPACE", SA_NAMESPACE)
+    kube = await k.Kube.connect(str(sa_kubeconfig))
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(kube), host="127.0.0.1", port=0))
+    await client.start_server()
+    yield client
+    await client.close()
+    await kube.close()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+async def test_the_service_account_can_run_the_whole_flow(
+    rbac_cluster: Cluster,
+    processes: tuple[BackgroundProcess, BackgroundProcess],
+    sa_api: TestClient[Any, Any],
+) -> None:
+    operator, _ = processes
+    namespace = f"team-{uuid.uuid4().hex[:6]}"
+    rbac_cluster.kubectl("create", "namespace", namespace)
+
+    async def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with sa_api.request(method, f"/api{path}", json=body) as resp:
+            return resp.status, await resp.json()
+
+    async def api_ready() -> bool:
+        status, _ = await call("GET", "/deployments")
+        return status == 200
+
+    await eventually(api_ready, 60, what="the API's caches to sync with the ServiceAccount's rights")
+
+    assert await call("PUT", "/settings", {"activeProviderId": "dynamo"}) == (
+        200,
+        {"activeProviderId": "dynamo", "providers": (await call("GET", "/settings"))[1]["providers"]},
+    )
+    body = {"name": "qwen", "namespace": namespace, "modelId": "Qwen/Qwen3-0.6B", "engine": "vllm"}
+    status, preview = await call("POST", "/deployments/preview", body)
+    assert status == 200, preview
+    status, created = await call("POST", "/deployments", body)
+    assert status == 201, created
+
+    admin = await k.Kube.connect(rbac_cluster.kubeconfig)
+    try:
+        obj = await wait_for_phase(admin, namespace, "qwen", "Running", timeout=120)
+    finally:
+        await admin.close()
+    assert obj["status"]["endpoint"]["service"] == "qwen-frontend"
+
+    async def details() -> dict[str, Any] | None:
+        status, body = await call("GET", f"/deployments/qwen?namespace={namespace}")
+        return body if status == 200 and body["phase"] == "Running" and len(body["pods"]) == 2 else None
+
+    await eventually(details, 60, what="details with both pods")
+    status, gpus = await call("GET", "/cluster/gpus")
+    assert status == 200 and gpus["totals"]["capacity"] == 16
+    status, cluster_status = await call("GET", "/cluster/status")
+    assert status == 200 and cluster_status["connected"] is True
+    assert await call("DELETE", f"/deployments/qwen?namespace={namespace}") == (
+        200,
+        {"success": True, "message": "Deployment deleted"},
+    )
+    log = operator.log()
+    assert "Forbidden" not in log and " 403 " not in log, log[-4000:]
