@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from .models import deployment
 from .models import providerinstall as pi
 from .models.common import GROUP, VERSION
+from .providers import provider_ids
 
 JSON = dict[str, Any]
 Scope = Literal["Namespaced", "Cluster"]
@@ -229,9 +230,13 @@ def crd_for(
     root_validations: Sequence[Mapping[str, str]] = (),
     scale: ScaleSubresource | None = None,
     name_pattern: str | None = None,
+    spec_enums: Mapping[str, Sequence[str]] | None = None,
 ) -> JSON:
     """One CustomResourceDefinition (a single served and stored version) as a plain mapping."""
     spec_schema = openapi_schema(spec_model)
+    # Values known only at generation time (e.g. the registered providers) become enums.
+    for field, values in (spec_enums or {}).items():
+        spec_schema["properties"][field]["enum"] = list(values)
     if validations:
         spec_schema["x-kubernetes-validations"] = [dict(v) for v in validations]
     properties: JSON = {
@@ -309,6 +314,7 @@ class CrdSpec:
     root_validations: tuple[Mapping[str, str], ...] = ()
     scale: ScaleSubresource | None = None
     name_pattern: str | None = None
+    spec_enums: Mapping[str, tuple[str, ...]] | None = None
 
     @property
     def file_name(self) -> str:
@@ -332,6 +338,7 @@ class CrdSpec:
             root_validations=self.root_validations,
             scale=self.scale,
             name_pattern=self.name_pattern,
+            spec_enums=self.spec_enums,
         )
 
 
@@ -357,6 +364,7 @@ KUBEFOUNDRY_DEPLOYMENT = CrdSpec(
     root_validations=(name_length_validation(deployment.MAX_NAME_LENGTH, deployment.KIND),),
     scale=ScaleSubresource(),
     name_pattern=deployment.NAME_PATTERN,
+    spec_enums={"provider": tuple(provider_ids())},
 )
 
 PROVIDER_INSTALL = CrdSpec(

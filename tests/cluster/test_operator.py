@@ -231,6 +231,7 @@ async def test_every_rendered_child_passes_the_real_dynamo_schema(
     ("patch", "expected"),
     [
         ({"spec": {"modelId": "Qwen/Qwen3-0.6B", "engine": "llamacpp"}}, 'Unsupported value: "llamacpp"'),
+        ({"spec": {"modelId": "Qwen/Qwen3-0.6B", "provider": "nope"}}, 'Unsupported value: "nope"'),
         ({"spec": {"modelId": "not a model id!"}}, "spec.modelId"),
         ({"spec": {"modelId": "Qwen/Qwen3-0.6B", "replicas": -1}}, "spec.replicas"),
         (
