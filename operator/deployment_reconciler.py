@@ -64,6 +64,15 @@ def crd_established(crd: k.JSON | None) -> bool:
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conds)
 
 
+def desired_child(provider: Provider, name: str, namespace: str, spec: KubeFoundryDeploymentSpec) -> k.JSON:
+    """The provider resource for a deployment, labelled as ours (the reconciler adds the owner)."""
+    desired = provider.render(name, namespace, spec)
+    meta = desired.setdefault("metadata", {})
+    meta["name"], meta["namespace"] = name, namespace
+    meta.setdefault("labels", {}).update({**MANAGED_BY, DEPLOYMENT_LABEL: name})
+    return desired
+
+
 def _owned_by(child: k.JSON, owner_uid: str) -> bool:
     return any(ref.get("uid") == owner_uid for ref in child.get("metadata", {}).get("ownerReferences") or [])
 
@@ -144,11 +153,8 @@ class DeploymentReconciler:
         meta = kfd["metadata"]
         name, namespace = meta["name"], meta["namespace"]
         res = provider.resource
-        desired = provider.render(name, namespace, spec)
-        dmeta = desired.setdefault("metadata", {})
-        dmeta["name"], dmeta["namespace"] = name, namespace
-        dmeta.setdefault("labels", {}).update({**MANAGED_BY, DEPLOYMENT_LABEL: name})
-        dmeta["ownerReferences"] = [k.owner_reference(kfd)]
+        desired = desired_child(provider, name, namespace, spec)
+        desired["metadata"]["ownerReferences"] = [k.owner_reference(kfd)]
         obs.child_ref = {"apiVersion": res.api_version, "kind": res.kind, "name": name}
 
         current = self.cache.children.get(ObjectCache.child_key(res, namespace, name))

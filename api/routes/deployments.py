@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import Field
 
 from kubefoundry.operator import kube as k
+from kubefoundry.operator.deployment_reconciler import desired_child
 from kubefoundry.operator.models.common import API_VERSION
 from kubefoundry.operator.models.deployment import KIND
 from kubefoundry.operator.providers import Provider, UnknownProvider, get_provider
@@ -211,9 +212,9 @@ async def preview_deployment(request: web.Request, body: CreateDeploymentRequest
     ctx = context_of(request)
     provider = await _provider_for(ctx, body)
     manifest = _manifest(body)
-    await ctx.kube.create(KFD, manifest, body.namespace, dry_run=True)
-    resource = provider.render(body.name, body.namespace, body)
+    resource = desired_child(provider, body.name, body.namespace, body)
     res = provider.resource
+    # The provider first: when it is not installed, that is what the user has to fix.
     try:
         await ctx.kube.create(res, resource, body.namespace, dry_run=True)
     except k.NotFound:
@@ -223,6 +224,7 @@ async def preview_deployment(request: web.Request, body: CreateDeploymentRequest
                 f"Provider {provider.id} is not installed: the {res.kind} CRD ({res.plural}.{res.group}) is missing",
             ) from None
         raise
+    await ctx.kube.create(KFD, manifest, body.namespace, dry_run=True)
     return json_response(
         {
             "provider": provider.id,
