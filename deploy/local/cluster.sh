@@ -30,6 +30,9 @@ export KWOK_KUBE_VERSION="$K8S_VERSION"
 export KWOK_ETCD_VERSION="${ETCD_VERSION#v}"
 PROVIDER_CRDS="${KUBEFOUNDRY_PROVIDER_CRDS:-$REPO/../shared/crds}"
 PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
+KWOK_CONFIG="$HERE/kwokctl.yaml"
+# A cluster made with other versions or component settings is recreated, not reused.
+CONFIG_STAMP="$(cat "$HERE/versions.env" "$KWOK_CONFIG" | sha1sum | cut -c1-12)"
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 
@@ -73,6 +76,10 @@ up() {
   bash "$HERE/build-binaries.sh" kubernetes etcd kwok
   local start
   start=$(date +%s%N)
+  if [[ -d "$CLUSTER_DIR" && "$(cat "$CLUSTER_DIR/.kubefoundry-stamp" 2>/dev/null)" != "$CONFIG_STAMP" ]]; then
+    log "cluster '$NAME' was made with other settings; recreating it"
+    down
+  fi
   if healthy; then
     log "cluster '$NAME' is already running"
   elif [[ -d "$CLUSTER_DIR" ]] && "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$NAME"; then
@@ -100,7 +107,9 @@ create() {
     --kube-authorization \
     --kube-admission \
     --kubeconfig "$KWOK_WORKDIR/kubeconfig-merged.yaml" \
+    --config "$KWOK_CONFIG" \
     --wait 120s >&2
+  echo "$CONFIG_STAMP" >"$CLUSTER_DIR/.kubefoundry-stamp"
 }
 
 down() {
