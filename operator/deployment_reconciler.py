@@ -8,6 +8,7 @@ only when it changed. Any signal (the object, its child, its pods, a resync) jus
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from .providers.base import Provider
 from .settings import read_settings
 
 log = logging.getLogger(__name__)
+SETTINGS_TTL = 5.0
 
 KFD = k.Resource(GROUP, VERSION, PLURAL, KIND)
 FIELD_MANAGER = "kubefoundry"
@@ -96,6 +98,14 @@ class DeploymentReconciler:
     def __init__(self, kube: k.Kube, cache: ObjectCache | None = None) -> None:
         self.kube = kube
         self.cache = cache or ObjectCache()
+        self._settings: tuple[float, str] | None = None
+
+    async def _active_provider_id(self) -> str:
+        # A burst of new deployments reads the setting once; a change reaches new deployments within seconds.
+        now = time.monotonic()
+        if self._settings is None or now - self._settings[0] > SETTINGS_TTL:
+            self._settings = (now, (await read_settings(self.kube)).active_provider_id)
+        return self._settings[1]
 
     async def _crd_exists(self, name: str) -> bool:
         known = self.cache.crds.get(name)
@@ -118,7 +128,7 @@ class DeploymentReconciler:
             await self._write_status(kfd, previous, self._invalid_status(previous, generation, message))
             return Outcome()
 
-        provider_id = spec.provider or previous.get("provider") or (await read_settings(self.kube)).active_provider_id
+        provider_id = spec.provider or previous.get("provider") or await self._active_provider_id()
         try:
             provider = get_provider(provider_id)
         except UnknownProvider:
@@ -190,10 +200,10 @@ class DeploymentReconciler:
                 obs.rejected = f"the API server rejected the {res.kind}: {exc.message}"
                 return Outcome(requeue_after=60)
             raise
+        obs.child = provider.read_status(child)
         if current is None:
             await post_event(self.kube, kfd, "Normal", "Created", f"created {res.kind} {namespace}/{name}")
-
-        obs.child = provider.read_status(child)
+            return Outcome()  # no pods or Service yet: their provider's status changes bring us back
         if not (obs.child.ready and obs.child.observed):
             pods = await self.kube.list(k.PODS, namespace, label_selector=obs.pod_selector)
             obs.pods = [_pod_info(p) for p in pods.get("items") or []]
