@@ -1,5 +1,9 @@
 # KubeFoundry. `make dev` runs it on a local simulated GPU cluster; `make test` runs every test.
 SHELL := /bin/bash
+# `python -m` puts the working directory first on sys.path, where the folder `operator/` would
+# shadow the standard library's `operator` module (pip itself breaks in a fresh venv). Python 3.11's
+# safe-path mode leaves the working directory out.
+export PYTHONSAFEPATH := 1
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python

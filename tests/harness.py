@@ -44,7 +44,13 @@ class BackgroundProcess:
     def __init__(self, name: str, argv: list[str], kubeconfig: str, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.argv = argv
-        self.env = {**os.environ, "KUBECONFIG": kubeconfig, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": kubeconfig,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONSAFEPATH": "1",  # the repository's `operator/` must not shadow the stdlib module
+            **(env or {}),
+        }
         self.log_path = Path(tempfile.mkdtemp(prefix=f"kf-{name}-")) / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

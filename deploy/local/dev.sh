@@ -9,6 +9,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 # shellcheck source=versions.env
 source "$HERE/versions.env"
 PY="$REPO/.venv/bin/python"
+export PYTHONSAFEPATH=1  # keep ./operator from shadowing the stdlib module under `python -m`
 PORT="${KUBEFOUNDRY_API_PORT:-3001}"
 CACHE="${KUBEFOUNDRY_CACHE:-$HOME/.cache/kubefoundry}"
 LOGS="$CACHE/logs"

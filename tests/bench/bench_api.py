@@ -135,7 +135,7 @@ async def main(args: argparse.Namespace, kubeconfig: str, kubectl: str) -> None:
         total = len((await kube.list(KFD))["items"])
 
         port = _free_port()
-        env = {**os.environ, "KUBECONFIG": kubeconfig, "KUBEFOUNDRY_LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "KUBECONFIG": kubeconfig, "KUBEFOUNDRY_LOG_LEVEL": "WARNING", "PYTHONSAFEPATH": "1"}
         server = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
             [sys.executable, "-m", "kubefoundry.api", "--host", "127.0.0.1", "--port", str(port)], env=env
         )
