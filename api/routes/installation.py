@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -79,6 +81,9 @@ class InstallationResult(Response):
 
 class ProviderPath(Inputs):
     id: Annotated[str, Field(description="Provider id (dynamo, ...).", min_length=1, max_length=253)]
+
+
+InstallationHandler = Callable[[web.Request, ProviderPath], Awaitable[web.Response]]
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -284,6 +289,19 @@ async def get_installation_commands(request: web.Request, path: ProviderPath) ->
     return json_response({"commands": helm.commands_for(provider, spec)})
 
 
+def _refreshes_installation(handler: InstallationHandler) -> InstallationHandler:
+    """After an install, upgrade or uninstall the API's cached installation state is stale: drop it."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request, path: ProviderPath) -> web.Response:
+        try:
+            return await handler(request, path)
+        finally:
+            context_of(request).forget_installation(path.id)
+
+    return wrapper
+
+
 @table.route(
     "POST",
     "/installation/providers/{id}/install",
@@ -299,14 +317,8 @@ async def get_installation_commands(request: web.Request, path: ProviderPath) ->
         f"{INSTALL_WAIT:.0f} s; then answers that the installation is in progress."
     ),
 )
+@_refreshes_installation
 async def install_provider(request: web.Request, path: ProviderPath) -> web.Response:
-    try:
-        return await _install_provider(request, path)
-    finally:
-        context_of(request).forget_installation(path.id)
-
-
-async def _install_provider(request: web.Request, path: ProviderPath) -> web.Response:
     provider = _provider(path)
     changes = await _optional_body(request, provider)
     kube = context_of(request).kube
@@ -346,14 +358,8 @@ async def _install_provider(request: web.Request, path: ProviderPath) -> web.Res
         "installed through KubeFoundry can be upgraded here."
     ),
 )
+@_refreshes_installation
 async def upgrade_provider(request: web.Request, path: ProviderPath) -> web.Response:
-    try:
-        return await _upgrade_provider(request, path)
-    finally:
-        context_of(request).forget_installation(path.id)
-
-
-async def _upgrade_provider(request: web.Request, path: ProviderPath) -> web.Response:
     provider = _provider(path)
     changes = await _optional_body(request, provider)
     kube = context_of(request).kube
@@ -377,14 +383,8 @@ async def _upgrade_provider(request: web.Request, path: ProviderPath) -> web.Res
     path_model=ProviderPath,
     errors=(Code.NOT_FOUND, Code.FORBIDDEN, Code.CLUSTER_UNAVAILABLE, Code.KUBERNETES_ERROR),
 )
+@_refreshes_installation
 async def uninstall_provider(request: web.Request, path: ProviderPath) -> web.Response:
-    try:
-        return await _uninstall_provider(request, path)
-    finally:
-        context_of(request).forget_installation(path.id)
-
-
-async def _uninstall_provider(request: web.Request, path: ProviderPath) -> web.Response:
     provider = _provider(path)
     kube = context_of(request).kube
     obj = await kube.get_or_none(RESOURCE, provider.id)
