@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from kubefoundry.operator import kube as k
 from kubefoundry.operator.deployment_reconciler import KFD
@@ -294,3 +296,19 @@ async def test_operator_killed_mid_creation_converges_without_duplicates_or_orph
         return all(o.get("status", {}).get("observedGeneration") == o["metadata"]["generation"] for o in items)
 
     await eventually(statuses_current, 240, interval=1, what="every status observed")
+
+
+EXAMPLE_DOCS = [
+    doc
+    for path in sorted((Path(__file__).resolve().parents[2] / "deploy" / "examples").glob("*.yaml"))
+    for doc in yaml.safe_load_all(path.read_text())
+    if doc and doc["kind"] == KFD.kind
+]
+
+
+async def test_the_examples_pass_the_crd_on_the_api_server(kube: k.Kube, namespace: str) -> None:
+    docs = [dict(d, metadata=dict(d["metadata"])) for d in EXAMPLE_DOCS]
+    assert docs
+    for doc in docs:
+        doc["metadata"]["namespace"] = namespace
+        await kube.request("POST", KFD.path(namespace), body=doc, query={"dryRun": "All", "fieldValidation": "Strict"})
