@@ -37,7 +37,8 @@ trap cleanup EXIT
 
 start() { # name command...
   local name=$1; shift
-  "$@" >"$LOGS/$name.log" 2>&1 &
+  # A session of its own: Ctrl-C reaches this script, which then stops the processes in order.
+  setsid "$@" >"$LOGS/$name.log" 2>&1 &
   pids+=($!)
   echo "[dev] started $name (pid $!, log $LOGS/$name.log)"
 }
@@ -61,7 +62,7 @@ cat <<MSG
 KubeFoundry is running.
   REST API:    http://localhost:$PORT/api   (try: curl localhost:$PORT/api/cluster/status)
   kubectl:     export KUBECONFIG=$KUBECONFIG PATH=$(dirname "$(dirname "$KUBECTL")")/path:\$PATH
-               then: kubectl get nodes   (kubectl and helm $(basename "$KUBECTL" | sed 's/kubectl-//') built for this cluster)
+               then: kubectl get nodes   (kubectl $K8S_VERSION and helm $HELM_VERSION, built for this cluster)
   deploy:      kubectl apply -f deploy/examples/qwen.yaml, then kubectl get kfd -w
   logs:        $LOGS/
 Press Ctrl-C to stop.
