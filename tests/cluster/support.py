@@ -65,3 +65,41 @@ async def wait_for_phase(kube: k.Kube, namespace: str, name: str, phase: str, ti
 async def events_for(kube: k.Kube, namespace: str, name: str) -> list[dict[str, Any]]:
     items = (await kube.list(k.EVENTS, namespace, field_selector=f"involvedObject.name={name}"))["items"]
     return [e for e in items if e.get("involvedObject", {}).get("kind") == "KubeFoundryDeployment"]
+
+
+IMAGE = "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.0.1"
+
+
+def vllm_agg(name: str, *, worker_gpus: str | None = "1", worker_replicas: int = 1) -> dict[str, Any]:
+    """Upstream's vLLM aggregated example (notes §1.7)."""
+    worker: dict[str, Any] = {
+        "componentType": "worker",
+        "replicas": worker_replicas,
+        "envFromSecret": "hf-token-secret",
+        "extraPodSpec": {
+            "mainContainer": {
+                "image": IMAGE,
+                "workingDir": "/workspace/examples/backends/vllm",
+                "command": ["python3", "-m", "dynamo.vllm"],
+                "args": ["--model", "Qwen/Qwen3-0.6B", "--enforce-eager"],
+            }
+        },
+    }
+    if worker_gpus is not None:
+        worker["resources"] = {"limits": {"gpu": worker_gpus}}
+    return {
+        "apiVersion": "nvidia.com/v1alpha1",
+        "kind": "DynamoGraphDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "backendFramework": "vllm",
+            "services": {
+                "Frontend": {
+                    "componentType": "frontend",
+                    "replicas": 1,
+                    "extraPodSpec": {"mainContainer": {"image": IMAGE}},
+                },
+                "VllmWorker": worker,
+            },
+        },
+    }

@@ -18,45 +18,10 @@ from harness import BackgroundProcess
 from kubefoundry.operator import kube as k
 from kubefoundry.operator.kube import JSON
 from kubefoundry.operator.standin.dynamo import DGDS
+from support import IMAGE, vllm_agg
 
 T = TypeVar("T")
 TIMEOUT = 90.0
-IMAGE = "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.0.1"
-
-
-def vllm_agg(name: str, *, worker_gpus: str | None = "1", worker_replicas: int = 1) -> JSON:
-    """Upstream's vLLM aggregated example (notes §1.7)."""
-    worker: JSON = {
-        "componentType": "worker",
-        "replicas": worker_replicas,
-        "envFromSecret": "hf-token-secret",
-        "extraPodSpec": {
-            "mainContainer": {
-                "image": IMAGE,
-                "workingDir": "/workspace/examples/backends/vllm",
-                "command": ["python3", "-m", "dynamo.vllm"],
-                "args": ["--model", "Qwen/Qwen3-0.6B", "--enforce-eager"],
-            }
-        },
-    }
-    if worker_gpus is not None:
-        worker["resources"] = {"limits": {"gpu": worker_gpus}}
-    return {
-        "apiVersion": "nvidia.com/v1alpha1",
-        "kind": "DynamoGraphDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "backendFramework": "vllm",
-            "services": {
-                "Frontend": {
-                    "componentType": "frontend",
-                    "replicas": 1,
-                    "extraPodSpec": {"mainContainer": {"image": IMAGE}},
-                },
-                "VllmWorker": worker,
-            },
-        },
-    }
 
 
 async def eventually(

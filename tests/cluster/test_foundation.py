@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kubefoundry.operator import kube as k
-from support import DGD, condition, eventually
+from support import DGD, condition, eventually, vllm_agg
 
 
 def gpu_pod(name: str, gpus: int) -> dict[str, Any]:
@@ -102,47 +102,15 @@ async def test_deployment_gets_replicaset_and_pods_and_gc_deletes_them(kube: k.K
     await eventually(collected, what="garbage collection of ReplicaSet and pods")
 
 
-def well_formed_dgd(name: str) -> dict[str, Any]:
-    image = "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.0.1"
-    return {
-        "apiVersion": "nvidia.com/v1alpha1",
-        "kind": "DynamoGraphDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "backendFramework": "vllm",
-            "services": {
-                "Frontend": {
-                    "componentType": "frontend",
-                    "replicas": 1,
-                    "extraPodSpec": {"mainContainer": {"image": image}},
-                },
-                "VllmWorker": {
-                    "componentType": "worker",
-                    "replicas": 1,
-                    "envFromSecret": "hf-token-secret",
-                    "resources": {"limits": {"gpu": "1"}},
-                    "extraPodSpec": {
-                        "mainContainer": {
-                            "image": image,
-                            "command": ["python3", "-m", "dynamo.vllm"],
-                            "args": ["--model", "Qwen/Qwen3-0.6B", "--enforce-eager"],
-                        }
-                    },
-                },
-            },
-        },
-    }
-
-
 async def test_dynamo_crds_validate_like_the_real_schema(kube: k.Kube, namespace: str, provider_crds: object) -> None:
     crd = await kube.get(k.CRDS, "dynamographdeployments.nvidia.com")
     assert any(c["type"] == "Established" and c["status"] == "True" for c in crd["status"]["conditions"])
 
-    created = await kube.create(DGD, well_formed_dgd("good"), namespace)
+    created = await kube.create(DGD, vllm_agg("good"), namespace)
     assert created["spec"]["services"]["VllmWorker"]["resources"]["limits"]["gpu"] == "1"
 
     # A wrongly typed field is rejected with the schema's own message.
-    bad_type = well_formed_dgd("bad-type")
+    bad_type = vllm_agg("bad-type")
     bad_type["spec"]["services"]["VllmWorker"]["replicas"] = "two"
     with pytest.raises(k.KubeError) as rejected:
         await kube.create(DGD, bad_type, namespace)
@@ -150,7 +118,7 @@ async def test_dynamo_crds_validate_like_the_real_schema(kube: k.Kube, namespace
     assert "replicas" in rejected.value.message
 
     # An enum outside the schema's values is rejected.
-    bad_enum = well_formed_dgd("bad-enum")
+    bad_enum = vllm_agg("bad-enum")
     bad_enum["spec"]["backendFramework"] = "llamacpp"
     with pytest.raises(k.KubeError) as rejected_enum:
         await kube.create(DGD, bad_enum, namespace)
@@ -159,13 +127,13 @@ async def test_dynamo_crds_validate_like_the_real_schema(kube: k.Kube, namespace
 
     # Unknown fields: the structural schema prunes them (no x-kubernetes-preserve-unknown-fields),
     # and strict field validation turns the pruning into a rejection.
-    unknown = well_formed_dgd("unknown-field")
+    unknown = vllm_agg("unknown-field")
     unknown["spec"]["services"]["VllmWorker"]["gpus"] = 1
     unknown["spec"]["workers"] = {"oops": True}
     pruned = await kube.create(DGD, unknown, namespace)
     assert "workers" not in pruned["spec"]
     assert "gpus" not in pruned["spec"]["services"]["VllmWorker"]
-    strict = well_formed_dgd("strict-unknown")
+    strict = vllm_agg("strict-unknown")
     strict["spec"]["workers"] = {"oops": True}
     with pytest.raises(k.KubeError) as strict_rejected:
         await kube.request("POST", DGD.path(namespace), body=strict, query={"fieldValidation": "Strict"})
