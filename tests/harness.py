@@ -125,19 +125,22 @@ def install_provider_crds(cluster: Cluster, providers: tuple[str, ...] = ("dynam
     return crds
 
 
+def cluster_sh(name: str, *args: str) -> str:
+    """Runs deploy/local/cluster.sh for the local cluster called `name`; returns its stdout."""
+    env = {**os.environ, "KUBEFOUNDRY_CLUSTER_NAME": name}
+    done = subprocess.run(["bash", str(CLUSTER_SH), *args], env=env, capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"cluster.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout.strip()
+
+
 @contextlib.contextmanager
 def dedicated_local_cluster(name: str) -> Iterator[Cluster]:
     """A second local cluster for tests that need a whole cluster to themselves; deleted afterwards."""
-    env = {**os.environ, "KUBEFOUNDRY_CLUSTER_NAME": name}
-
-    def sh(*args: str) -> str:
-        done = subprocess.run(["bash", str(CLUSTER_SH), *args], env=env, capture_output=True, text=True, timeout=3600)
-        if done.returncode != 0:
-            raise RuntimeError(f"cluster.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout.strip()
-
-    sh("up")
+    cluster_sh(name, "up")
     try:
-        yield Cluster(kubeconfig=sh("kubeconfig"), kubectl_bin=sh("kubectl-path"), local=True)
+        yield Cluster(
+            kubeconfig=cluster_sh(name, "kubeconfig"), kubectl_bin=cluster_sh(name, "kubectl-path"), local=True
+        )
     finally:
-        sh("down")
+        cluster_sh(name, "down")

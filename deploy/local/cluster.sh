@@ -57,6 +57,31 @@ apply_nodes() {
   k wait --for=condition=Ready node --all --timeout=60s >/dev/null
 }
 
+# A node's stored status can say Ready while nobody plays its kubelet: KWOK acts for a node only while it
+# holds the node's Lease, and a restarted controller waits for its predecessor's leases to expire
+# (kwokctl.yaml). Wait until every node's Lease was renewed at or after $1 (epoch seconds).
+wait_nodes_managed() {
+  local since=$1 deadline=$(( $(date +%s) + 90 ))
+  local -A renewed
+  while :; do
+    renewed=()
+    local name time pending=()
+    while read -r name time; do
+      [[ -n $name && -n $time ]] && renewed[$name]=$(date -d "$time" +%s)
+    done < <(k get leases -n kube-node-lease \
+      -o jsonpath='{range .items[*]}{.metadata.name} {.spec.renewTime}{"\n"}{end}')
+    for name in $(k get nodes -o jsonpath='{.items[*].metadata.name}'); do
+      (( ${renewed[$name]:-0} >= since )) || pending+=("$name")
+    done
+    [[ ${#pending[@]} -eq 0 ]] && return 0
+    if (( $(date +%s) >= deadline )); then
+      log "KWOK has not taken over nodes: ${pending[*]} (see $CLUSTER_DIR/logs/kwok-controller.log)"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
 install_provider_crds() {
   local providers=("$@")
   [[ ${#providers[@]} -gt 0 ]] || providers=(dynamo kuberay kaito)
@@ -74,22 +99,37 @@ install_provider_crds() {
 
 up() {
   bash "$HERE/build-binaries.sh" kubernetes etcd kwok
-  local start
+  local start managed_since resumed=0
   start=$(date +%s%N)
+  managed_since=$(( start / 1000000000 - 1 ))
   if [[ -d "$CLUSTER_DIR" && "$(cat "$CLUSTER_DIR/.kubefoundry-stamp" 2>/dev/null)" != "$CONFIG_STAMP" ]]; then
     log "cluster '$NAME' was made with other settings; recreating it"
     down
   fi
   if healthy; then
     log "cluster '$NAME' is already running"
+    managed_since=$(( managed_since - 20 ))  # a live controller renews every 5 s; see kwokctl.yaml
   elif [[ -d "$CLUSTER_DIR" ]] && "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$NAME"; then
     log "starting existing cluster '$NAME'"
     "$KWOKCTL" start cluster --name "$NAME" >&2 || { log "restart failed, recreating"; down; create; }
+    resumed=1
   else
     create
   fi
   wait_healthy 90
+  if (( resumed )); then
+    # The leases belong to the stopped controller; without them the new one takes the nodes at its
+    # next attempt (5 s) instead of after they expire.
+    k delete leases -n kube-node-lease --all >/dev/null
+  fi
   apply_nodes
+  wait_nodes_managed "$managed_since"
+  # Pods are refused until the controller-manager has made the namespace's ServiceAccount.
+  local deadline=$(( $(date +%s) + 60 ))
+  until k get serviceaccount default -n default >/dev/null 2>&1; do
+    (( $(date +%s) < deadline )) || { log "no default ServiceAccount after 60s"; return 1; }
+    sleep 0.5
+  done
   local ms=$(( ($(date +%s%N) - start) / 1000000 ))
   log "cluster '$NAME' ready in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s; kubeconfig: $KUBECONFIG_FILE"
 }
