@@ -10,17 +10,15 @@ from typing import Any
 import kopf
 
 # Importing the handler modules registers their handlers with kopf's default registry.
-from . import (
-    deployment_handlers,  # noqa: F401
-    providerinstall_handlers,
-)
+from . import deployment_handlers, providerinstall_handlers  # noqa: F401
+from .providerinstall_instance import configure as configure_providerinstall_persistence
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Project-specific finalizer and annotation names, so kopf's bookkeeping never collides with another
     # kopf operator (KubeFoundryDeployments need none: they are watched, not finalized).
-    providerinstall_handlers.configure(settings)
+    configure_providerinstall_persistence(settings)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.posting.level = logging.WARNING

@@ -26,12 +26,9 @@ from kubefoundry.operator import helm
 from kubefoundry.operator import kube as k
 from kubefoundry.operator.models.common import API_VERSION, find_condition
 from kubefoundry.operator.models.providerinstall import KIND, ConditionType, ProviderInstallSpec
-from kubefoundry.operator.providerinstall_handlers import (
-    R_MANAGED_ELSEWHERE,
-    R_UNINSTALL_FAILED,
-    RESOURCE,
-    instance_labels,
-)
+from kubefoundry.operator.providerinstall_instance import instance_labels
+from kubefoundry.operator.providerinstall_status import R_MANAGED_ELSEWHERE, R_UNINSTALL_FAILED
+from kubefoundry.operator.providerinstall_store import RESOURCE
 from kubefoundry.operator.providers import Provider, UnknownProvider, get_provider
 from kubefoundry.operator.providers.detect import InstallationState, detect_installation
 

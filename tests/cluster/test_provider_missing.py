@@ -17,7 +17,7 @@ import pytest
 from harness import BackgroundProcess, Cluster, dedicated_local_cluster, install_kubefoundry_crds, operator_env
 from kubefoundry.operator import kube as k
 from kubefoundry.operator.deployment_reconciler import KFD
-from kubefoundry.operator.providerinstall_handlers import RESOURCE as PROVIDER_INSTALL
+from kubefoundry.operator.providerinstall_store import RESOURCE as PROVIDER_INSTALL
 from support import condition, events_for, eventually, kfd, wait_for_phase
 
 NAME = "kf-bare"

@@ -41,7 +41,8 @@ from kubefoundry.api.app import create_app
 from kubefoundry.api.context import Timing
 from kubefoundry.operator import kube as k
 from kubefoundry.operator import localchart
-from kubefoundry.operator.providerinstall_handlers import INSTANCE_ENV, INSTANCE_LABEL, RESOURCE
+from kubefoundry.operator.providerinstall_instance import INSTANCE_ENV, INSTANCE_LABEL
+from kubefoundry.operator.providerinstall_store import RESOURCE
 from kubefoundry.operator.providers import get_provider
 from support import condition, eventually
 

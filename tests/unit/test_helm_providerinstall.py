@@ -9,7 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from kubefoundry.operator import crdgen
-from kubefoundry.operator import providerinstall_handlers as handlers
+from kubefoundry.operator import providerinstall_instance as instance
+from kubefoundry.operator import providerinstall_status as status_of
+from kubefoundry.operator import providerinstall_timing as timing
 from kubefoundry.operator.models import providerinstall as pi
 from kubefoundry.operator.providers.detect import InstallationState
 
@@ -86,17 +88,17 @@ INSTALLED = InstallationState(True, True, True, "1.0.1", (), "dynamo-system")
 MISSING = InstallationState(False, False, False, None, ("dynamographdeployments.nvidia.com",), None)
 
 
-def applied_status(state: InstallationState, reason: str = handlers.R_APPLIED, gen: int = 2) -> dict[str, Any]:
+def applied_status(state: InstallationState, reason: str = status_of.R_APPLIED, gen: int = 2) -> dict[str, Any]:
     status: dict[str, Any] = {}
-    handlers.apply_detection(status, state, gen)
-    handlers._set(status, pi.ConditionType.FAILED, False, handlers.R_SUCCEEDED, "", gen)
-    handlers._set(status, pi.ConditionType.PROGRESSING, reason == handlers.R_WAITING_FOR_OPERATOR, reason, "", gen)
+    status_of.apply_detection(status, state, gen)
+    status_of.mark(status, pi.ConditionType.FAILED, False, status_of.R_SUCCEEDED, "", gen)
+    status_of.mark(status, pi.ConditionType.PROGRESSING, reason == status_of.R_WAITING_FOR_OPERATOR, reason, "", gen)
     return status
 
 
 def test_ready_when_applied_and_the_cluster_shows_the_wanted_version() -> None:
     status = applied_status(INSTALLED)
-    handlers.derive_ready(status, 2, "1.0.1")
+    status_of.derive_ready(status, 2, "1.0.1")
     assert cond(status, "Ready")["status"] == "True"
     assert status["installed"] and status["crdInstalled"] and status["operatorInstalled"]
     assert status["version"] == "1.0.1"
@@ -104,26 +106,26 @@ def test_ready_when_applied_and_the_cluster_shows_the_wanted_version() -> None:
 
 def test_not_ready_for_an_older_generation_or_another_version() -> None:
     status = applied_status(INSTALLED)
-    handlers.derive_ready(status, 3, "1.0.1")
-    assert (cond(status, "Ready")["status"], cond(status, "Ready")["reason"]) == ("False", handlers.R_PENDING)
+    status_of.derive_ready(status, 3, "1.0.1")
+    assert (cond(status, "Ready")["status"], cond(status, "Ready")["reason"]) == ("False", status_of.R_PENDING)
     status = applied_status(INSTALLED)
-    handlers.derive_ready(status, 2, "1.2.0")
-    assert cond(status, "Ready")["reason"] == handlers.R_VERSION_MISMATCH
+    status_of.derive_ready(status, 2, "1.2.0")
+    assert cond(status, "Ready")["reason"] == status_of.R_VERSION_MISMATCH
 
 
 def test_not_ready_while_the_operator_is_not_available() -> None:
-    status = applied_status(MISSING, handlers.R_WAITING_FOR_OPERATOR)
-    handlers.derive_ready(status, 2, "1.0.1")
+    status = applied_status(MISSING, status_of.R_WAITING_FOR_OPERATOR)
+    status_of.derive_ready(status, 2, "1.0.1")
     ready = cond(status, "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", handlers.R_WAITING_FOR_OPERATOR)
+    assert (ready["status"], ready["reason"]) == ("False", status_of.R_WAITING_FOR_OPERATOR)
     assert "version" not in status
     assert "dynamographdeployments.nvidia.com" in cond(status, "Installed")["message"]
 
 
 def test_a_helm_failure_makes_ready_false_with_helms_message() -> None:
     status = applied_status(INSTALLED)
-    handlers._set(status, pi.ConditionType.FAILED, True, handlers.R_HELM_FAILED, "Error: UPGRADE FAILED: boom", 2)
-    handlers.derive_ready(status, 2, "1.0.1")
+    status_of.mark(status, pi.ConditionType.FAILED, True, status_of.R_HELM_FAILED, "Error: UPGRADE FAILED: boom", 2)
+    status_of.derive_ready(status, 2, "1.0.1")
     ready = cond(status, "Ready")
     assert (ready["status"], ready["reason"], ready["message"]) == (
         "False",
@@ -134,15 +136,15 @@ def test_a_helm_failure_makes_ready_false_with_helms_message() -> None:
 
 
 def test_installed_elsewhere_is_ready_without_our_releases() -> None:
-    status = applied_status(INSTALLED, handlers.R_MANAGED_ELSEWHERE)
-    handlers.derive_ready(status, 2, "1.2.0")  # someone else's version is not ours to judge
+    status = applied_status(INSTALLED, status_of.R_MANAGED_ELSEWHERE)
+    status_of.derive_ready(status, 2, "1.2.0")  # someone else's version is not ours to judge
     assert (cond(status, "Ready")["status"], cond(status, "Ready")["reason"]) == ("True", "InstalledExternally")
 
 
 def test_steps_are_bounded() -> None:
     status: dict[str, Any] = {}
     for i in range(pi.MAX_STEPS + 5):
-        handlers.add_step(
+        status_of.add_step(
             status, None, pi.StepAction.CHECK, pi.StepOutcome.WAITING, f"step {i}", chart="c", release="r"
         )
     assert len(status["steps"]) == pi.MAX_STEPS
@@ -151,23 +153,23 @@ def test_steps_are_bounded() -> None:
 
 
 def test_retry_backoff_grows_and_is_capped() -> None:
-    delays = [handlers.retry_delay(r) for r in range(12)]
+    delays = [timing.retry_delay(r) for r in range(12)]
     assert delays == sorted(delays)
     assert delays[1] == 2 * delays[0]
-    assert max(delays) == handlers.RETRY_MAX
+    assert max(delays) == timing.RETRY_MAX
 
 
 def test_configure_uses_kubefoundry_names_and_instance_names_apart(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(handlers.INSTANCE_ENV, raising=False)
+    monkeypatch.delenv(instance.INSTANCE_ENV, raising=False)
     settings = kopf.OperatorSettings()
-    handlers.configure(settings)
+    instance.configure(settings)
     assert settings.persistence.finalizer == "kubefoundry.io/finalizer"
     assert settings.persistence.progress_storage.prefix == "kubefoundry.io"  # type: ignore[attr-defined]
-    assert handlers.instance_labels() == {}
+    assert instance.instance_labels() == {}
 
-    monkeypatch.setenv(handlers.INSTANCE_ENV, "dev-1")
-    handlers.configure(settings)
+    monkeypatch.setenv(instance.INSTANCE_ENV, "dev-1")
+    instance.configure(settings)
     # kopf strips its finalizer from objects none of its handlers needs: instances must not share one.
     assert settings.persistence.finalizer == "kubefoundry.io/finalizer-dev-1"
     assert settings.persistence.diffbase_storage.prefix == "dev-1.kubefoundry.io"  # type: ignore[attr-defined]
-    assert handlers.instance_labels() == {handlers.INSTANCE_LABEL: "dev-1"}
+    assert instance.instance_labels() == {instance.INSTANCE_LABEL: "dev-1"}
