@@ -17,7 +17,7 @@ import pytest
 from harness import BackgroundProcess
 from kubefoundry.operator import kube as k
 from kubefoundry.operator.kube import JSON
-from kubefoundry.operator.standin.dynamo import DGDS
+from kubefoundry.operator.standin.names import DGDS
 from support import IMAGE, vllm_agg
 
 T = TypeVar("T")
