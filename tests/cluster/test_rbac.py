@@ -71,9 +71,24 @@ def sa_kubeconfig(rbac_cluster: Cluster, tmp_path_factory: pytest.TempPathFactor
     return path
 
 
+def manifest_operator_args() -> list[str]:
+    """The operator's arguments in the manifest's Deployment (so leader election runs with its rights too),
+    without the program name and the liveness endpoint (a fixed port would clash on a shared machine)."""
+    deployment = next(d for d in yaml.safe_load_all(MANIFEST.read_text()) if d and d["kind"] == "Deployment")
+    container = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "operator")
+    args = list(container["args"][1:])
+    if "--liveness" in args:
+        at = args.index("--liveness")
+        del args[at : at + 2]
+    assert "--leader-elect" in args
+    return args
+
+
 @pytest.fixture(scope="module")
 def processes(rbac_cluster: Cluster, sa_kubeconfig: Path) -> Iterator[tuple[BackgroundProcess, BackgroundProcess]]:
-    operator = BackgroundProcess("operator-sa", [sys.executable, "-m", "kubefoundry.operator"], str(sa_kubeconfig))
+    operator = BackgroundProcess(
+        "operator-sa", [sys.executable, "-m", "kubefoundry.operator", *manifest_operator_args()], str(sa_kubeconfig)
+    )
     # The stand-in plays Dynamo's own operator, which has rights of its own: run it as admin.
     standin = BackgroundProcess("standin-rbac", [sys.executable, "-m", "kubefoundry.operator.standin"],
                                 rbac_cluster.kubeconfig)  # fmt: skip
@@ -152,3 +167,4 @@ async def test_the_service_account_can_run_the_whole_flow(
     )
     log = operator.log()
     assert "Forbidden" not in log and " 403 " not in log, log[-4000:]
+    assert "now leads (lease kubefoundry-system/kubefoundry-operator)" in log, log[-4000:]
