@@ -20,10 +20,11 @@ import yaml
 
 from harness import (
     CLUSTER_SH,
-    NAMESPACE_LABEL,
     TEST_CONTEXT_PREFIXES,
     BackgroundProcess,
     Cluster,
+    create_test_namespace,
+    delete_leftover_namespaces,
     install_kubefoundry_crds,
     install_provider_crds,
     operator_env,
@@ -61,10 +62,16 @@ def _local_cluster() -> Cluster:
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     if os.environ.get("KUBEFOUNDRY_TEST_USE_KUBECONFIG") == "1":
-        yield _external_cluster()
+        external = _external_cluster()
+        delete_leftover_namespaces(external)
+        yield external
         return
     was_running = subprocess.run(["bash", str(CLUSTER_SH), "healthy"], check=False).returncode == 0
-    yield _local_cluster()
+    local = _local_cluster()
+    removed = delete_leftover_namespaces(local)
+    if removed:
+        sys.stderr.write(f"[tests] deleted namespaces left by interrupted test sessions: {', '.join(removed)}\n")
+    yield local
     # Leave a cluster we found running (make dev, a developer's) alone; stop one we started.
     if not was_running and os.environ.get("KUBEFOUNDRY_KEEP_CLUSTER") != "1":
         subprocess.run(["bash", str(CLUSTER_SH), "stop"], check=False, timeout=120)
@@ -94,8 +101,7 @@ async def kube(cluster: Cluster) -> AsyncIterator[k.Kube]:
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"kf-test-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
-    cluster.kubectl("label", "namespace", name, f"{NAMESPACE_LABEL}=true")
+    create_test_namespace(cluster, name)
     # The ServiceAccount admission plugin rejects pods until the namespace's default account exists.
     for _ in range(100):
         if cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"
 TEST_CONTEXT_PREFIXES = ("kind-", "kwok-", "k3d-", "minikube", "docker-desktop", "rancher-desktop")
 NAMESPACE_LABEL = "kubefoundry.io/test"
+# host:pid of the test session that made a namespace, so a later session can tell its leftovers apart.
+NAMESPACE_OWNER = "kubefoundry.io/test-owner"
 
 
 @dataclass(frozen=True)
@@ -134,9 +139,57 @@ def cluster_sh(name: str, *args: str) -> str:
     return done.stdout.strip()
 
 
+def session_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def create_test_namespace(cluster: Cluster, name: str) -> None:
+    metadata = {"name": name, "labels": {NAMESPACE_LABEL: "true"}, "annotations": {NAMESPACE_OWNER: session_owner()}}
+    manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+
+
+def _session_gone(owner: str | None) -> bool:
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def delete_leftover_namespaces(cluster: Cluster, timeout: float = 180) -> list[str]:
+    """Deletes test namespaces an interrupted session left behind (their pods would hold GPUs).
+
+    A namespace is a leftover when the session that made it, on this host, no longer runs; on the local
+    cluster, also when it names no session (made before sessions were recorded). Waits until they are gone.
+    """
+    listed = cluster.kubectl("get", "namespaces", "-l", f"{NAMESPACE_LABEL}=true", "-o", "json").stdout
+    stale = []
+    for ns in json.loads(listed)["items"]:
+        owner = (ns["metadata"].get("annotations") or {}).get(NAMESPACE_OWNER)
+        if _session_gone(owner) or (cluster.local and owner is None):
+            stale.append(ns["metadata"]["name"])
+    if not stale:
+        return stale
+    cluster.kubectl("delete", "namespace", *stale, "--wait=false", check=False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = cluster.kubectl("get", "namespaces", *stale, "--ignore-not-found", "-o", "name").stdout.split()
+        if not left:
+            return stale
+        time.sleep(1)
+    raise RuntimeError(f"leftover test namespaces not gone after {timeout}s: {stale}")
+
+
 @contextlib.contextmanager
 def dedicated_local_cluster(name: str) -> Iterator[Cluster]:
     """A second local cluster for tests that need a whole cluster to themselves; deleted afterwards."""
+    cluster_sh(name, "down")  # what an interrupted session left there is not a fresh cluster
     cluster_sh(name, "up")
     try:
         yield Cluster(
