@@ -121,7 +121,9 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(live_api: str, n
             "--exclude-path-regex", "/installation/providers/.*/(install|upgrade|uninstall)$",
             "--max-examples", str(MAX_EXAMPLES),
             "--seed", "20261126",
-            "--workers", "2",
+            # One worker: with two threads, Hypothesis's internal caches (not thread-safe) once failed
+            # an internal assertion and the run reported an error that was not the server's.
+            "--workers", "1",
             "--suppress-health-check", "all",
             "--request-timeout", "20",
             "--report", "har", "--report-har-path", str(har),
