@@ -1,8 +1,9 @@
 """Runs the kopf operator only while this replica leads (see leader.py).
 
 A standby answers the liveness endpoint itself, so Kubernetes does not restart it for waiting. A leader
-that cannot renew its Lease exits at once with status 1: another replica may already be acting, and a
-restart makes this one a standby. A leader that is stopped (SIGTERM) stops kopf, then releases the Lease.
+that stops renewing its Lease, for whatever reason, exits at once with status 1: a standby is about to
+act, and a restart makes this one a standby. A leader that is stopped (SIGTERM) stops kopf, then releases
+the Lease.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import kopf
 from aiohttp import web
 
 from . import kube as k
-from .leader import LeaderElector, LeadershipLost, LeaseTiming, default_identity
+from .leader import LeaderElector, LeaseTiming, default_identity
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +34,9 @@ async def _standby_liveness(endpoint: str) -> web.AppRunner:
     app.router.add_get(url.path or "/", alive)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, url.hostname or "0.0.0.0", url.port or 80).start()
+    # The host kopf binds for the same endpoint, so the probe reaches both alike.
+    await web.TCPSite(runner, url.hostname or "localhost", url.port or 80).start()
     return runner
-
-
-async def _wait_for_leadership(elector: LeaderElector) -> bool:
-    """Acquires the Lease; False if SIGINT/SIGTERM came first."""
-    loop = asyncio.get_running_loop()
-    acquiring = asyncio.ensure_future(elector.acquire())
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, acquiring.cancel)
-    try:
-        await acquiring
-        return True
-    except asyncio.CancelledError:
-        if acquiring.cancelled():
-            return False
-        raise
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
 
 
 async def run_elected(
@@ -65,26 +49,44 @@ async def run_elected(
 ) -> None:
     kube = await k.Kube.connect()
     elector = LeaderElector(kube, lease_namespace, lease_name, default_identity(), timing)
-    standby = await _standby_liveness(liveness_endpoint) if liveness_endpoint else None
-    try:
-        leading = await _wait_for_leadership(elector)
-    finally:
-        if standby is not None:
-            await standby.cleanup()  # frees the port for kopf's own liveness endpoint
-    if not leading:
-        await kube.close()
-        return
+    loop = asyncio.get_running_loop()
+    # Set by SIGINT/SIGTERM until kopf installs its own handlers; kopf stops at once if it is already set.
+    stop = asyncio.Event()
+    acquiring = asyncio.ensure_future(elector.acquire())
 
-    operator = asyncio.ensure_future(kopf.operator(liveness_endpoint=liveness_endpoint, **operator_kwargs))
-    holding = asyncio.ensure_future(elector.hold())
-    await asyncio.wait({operator, holding}, return_when=asyncio.FIRST_COMPLETED)
-    if holding.done() and isinstance(holding.exception(), LeadershipLost):
-        log.error("leader election: %s; exiting so that only one replica acts", holding.exception())
-        logging.shutdown()
-        os._exit(1)
-    holding.cancel()
+    def on_signal() -> None:
+        stop.set()
+        acquiring.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
     try:
+        standby = await _standby_liveness(liveness_endpoint) if liveness_endpoint else None
+        try:
+            await acquiring
+        except asyncio.CancelledError:
+            if not stop.is_set():
+                raise
+        finally:
+            if standby is not None:
+                await standby.cleanup()  # frees the port for kopf's own liveness endpoint
+        if stop.is_set():
+            return
+
+        operator = asyncio.ensure_future(
+            kopf.operator(liveness_endpoint=liveness_endpoint, stop_flag=stop, **operator_kwargs)
+        )
+        holding = asyncio.ensure_future(elector.hold())
+        await asyncio.wait({operator, holding}, return_when=asyncio.FIRST_COMPLETED)
+        if holding.done():
+            # However renewing ended, nobody renews any more: a standby will take over, so stop acting now.
+            reason = "renewing was cancelled" if holding.cancelled() else holding.exception() or "renewing stopped"
+            log.error("leader election: %s; exiting so that only one replica acts", reason)
+            logging.shutdown()
+            os._exit(1)
+        holding.cancel()
+        await asyncio.gather(holding, return_exceptions=True)  # no renewal in flight while releasing
         await operator  # re-raises what stopped kopf, after the Lease is released below
     finally:
-        await elector.release()
+        await elector.release()  # checks the holder: a no-op unless the Lease is ours
         await kube.close()

@@ -69,42 +69,58 @@ class LeaderElector:
         self.identity = identity
         self.timing = timing or LeaseTiming()
         self._clock = clock
-        self._observed: tuple[object, ...] | None = None
+        self._observed: tuple[str | None, object, float] | None = None  # holder, renewTime, duration
         self._observed_at = 0.0
+        self._renewed_at = 0.0  # when the last successful acquire or renew began
 
     async def acquire(self) -> None:
         """Returns once this process holds the Lease."""
         announced: object = None
         while True:
             try:
+                started = self._clock()
                 if await self.try_acquire_or_renew():
+                    self._renewed_at = started
                     log.info("leader election: %s now leads (lease %s/%s)", self.identity, self.namespace, self.name)
                     return
-                holder = self._observed[0] if self._observed else None
-                if holder != announced:
-                    log.info("leader election: standing by; %s holds lease %s/%s", holder, self.namespace, self.name)
-                    announced = holder
+                if self.holder != announced:
+                    log.info(
+                        "leader election: standing by; %s holds lease %s/%s", self.holder, self.namespace, self.name
+                    )
+                    announced = self.holder
             except (k.KubeError, k.ClusterUnavailable) as exc:
                 log.warning("leader election: cannot reach the lease %s/%s: %s", self.namespace, self.name, exc)
             await asyncio.sleep(self.timing.retry_period * random.uniform(1.0, 1.2))
 
     async def hold(self) -> None:
-        """Renews the Lease until cancelled; raises LeadershipLost when renewing fails for too long."""
-        last_renewed = self._clock()
+        """Renews the Lease until cancelled. Raises LeadershipLost as soon as another holder is seen, or when
+        no renewal has succeeded within the renew deadline (counted from when the last good attempt began,
+        so a standby, which waits the longer lease duration, cannot take over while this one still acts)."""
         while True:
-            await asyncio.sleep(self.timing.retry_period)
-            remaining = self.timing.renew_deadline - (self._clock() - last_renewed)
-            renewed = False
+            await asyncio.sleep(min(self.timing.retry_period, max(self._remaining(), 0.0)))
+            remaining = self._remaining()
+            if remaining <= 0:
+                deadline = self.timing.renew_deadline
+                raise LeadershipLost(f"lease {self.namespace}/{self.name} not renewed within {deadline}s")
+            started = self._clock()
             try:
-                renewed = await asyncio.wait_for(self.try_acquire_or_renew(), timeout=max(remaining, 0.1))
+                async with asyncio.timeout(remaining):  # no extra task: kopf's shutdown would cancel it as hung
+                    renewed = await self.try_acquire_or_renew()
             except (k.KubeError, k.ClusterUnavailable, TimeoutError) as exc:
                 log.warning("leader election: renewing lease %s/%s failed: %s", self.namespace, self.name, exc)
+                continue
             if renewed:
-                last_renewed = self._clock()
-            elif self._clock() - last_renewed >= self.timing.renew_deadline:
-                raise LeadershipLost(
-                    f"lease {self.namespace}/{self.name} not renewed for {self.timing.renew_deadline}s"
-                )
+                self._renewed_at = started
+            elif self.holder not in (None, self.identity):
+                raise LeadershipLost(f"lease {self.namespace}/{self.name} is now held by {self.holder}")
+
+    @property
+    def holder(self) -> str | None:
+        """The holder seen on the Lease at the last attempt."""
+        return self._observed[0] if self._observed else None
+
+    def _remaining(self) -> float:
+        return self.timing.renew_deadline - (self._clock() - self._renewed_at)
 
     async def release(self) -> None:
         """Gives the Lease up (if still ours) so a standby need not wait for it to expire."""

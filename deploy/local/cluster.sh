@@ -65,15 +65,21 @@ wait_nodes_managed() {
   local -A renewed
   while :; do
     renewed=()
-    local name time pending=()
-    while read -r name time; do
-      [[ -n $name && -n $time ]] && renewed[$name]=$(date -d "$time" +%s)
-    done < <(k get leases -n kube-node-lease \
-      -o jsonpath='{range .items[*]}{.metadata.name} {.spec.renewTime}{"\n"}{end}')
-    for name in $(k get nodes -o jsonpath='{.items[*].metadata.name}'); do
-      (( ${renewed[$name]:-0} >= since )) || pending+=("$name")
-    done
-    [[ ${#pending[@]} -eq 0 ]] && return 0
+    local name time nodes leases pending=()
+    # A failed listing is "not yet", never "all done".
+    if nodes=$(k get nodes -o jsonpath='{.items[*].metadata.name}' 2>/dev/null) && [[ -n $nodes ]] &&
+      leases=$(k get leases -n kube-node-lease \
+        -o jsonpath='{range .items[*]}{.metadata.name} {.spec.renewTime}{"\n"}{end}' 2>/dev/null); then
+      while read -r name time; do
+        if [[ -n $name && -n $time ]]; then renewed[$name]=$(date -d "$time" +%s); fi
+      done <<<"$leases"
+      for name in $nodes; do
+        (( ${renewed[$name]:-0} >= since )) || pending+=("$name")
+      done
+      [[ ${#pending[@]} -eq 0 ]] && return 0
+    else
+      pending=("(nodes or leases not listed)")
+    fi
     if (( $(date +%s) >= deadline )); then
       log "KWOK has not taken over nodes: ${pending[*]} (see $CLUSTER_DIR/logs/kwok-controller.log)"
       return 1
@@ -108,8 +114,8 @@ up() {
   fi
   if healthy; then
     log "cluster '$NAME' is already running"
-    managed_since=$(( managed_since - 20 ))  # a live controller renews every 5 s; see kwokctl.yaml
-  elif [[ -d "$CLUSTER_DIR" ]] && "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$NAME"; then
+    managed_since=$(( managed_since - 10 ))  # a live controller renews every 5 s; see kwokctl.yaml
+  elif [[ -d "$CLUSTER_DIR" ]] && grep -qx "$NAME" <<<"$("$KWOKCTL" get clusters 2>/dev/null || true)"; then
     log "starting existing cluster '$NAME'"
     "$KWOKCTL" start cluster --name "$NAME" >&2 || { log "restart failed, recreating"; down; create; }
     resumed=1

@@ -65,8 +65,8 @@ def test_pods_run_on_every_node_right_after_a_resume(own_cluster: Cluster) -> No
     before = pin_a_pod_to_every_node(own_cluster, "before")
     assert set(wait_running(own_cluster, before, 60).values()) == {"Running"}
 
-    cluster_sh(NAME, "stop")
-    cluster_sh(NAME, "up")
+    cluster_sh(own_cluster.name, "stop")
+    cluster_sh(own_cluster.name, "up")
 
     after = pin_a_pod_to_every_node(own_cluster, "after")
     seen = wait_running(own_cluster, after, RUNNING_WITHIN_S)
