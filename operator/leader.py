@@ -28,7 +28,7 @@ LEASES = k.Resource("coordination.k8s.io", "v1", "leases", "Lease")
 
 
 class LeadershipLost(Exception):
-    """The Lease could not be renewed within the renew deadline: another replica may be leading now."""
+    """Another replica holds the Lease, or it was not renewed within the renew deadline (one may soon)."""
 
 
 @dataclass(frozen=True)
