@@ -67,14 +67,16 @@ def cluster() -> Iterator[Cluster]:
         yield external
         return
     was_running = subprocess.run(["bash", str(CLUSTER_SH), "healthy"], check=False).returncode == 0
-    local = _local_cluster()
-    removed = delete_leftover_namespaces(local)
-    if removed:
-        sys.stderr.write(f"[tests] deleted namespaces left by interrupted test sessions: {', '.join(removed)}\n")
-    yield local
-    # Leave a cluster we found running (make dev, a developer's) alone; stop one we started.
-    if not was_running and os.environ.get("KUBEFOUNDRY_KEEP_CLUSTER") != "1":
-        subprocess.run(["bash", str(CLUSTER_SH), "stop"], check=False, timeout=120)
+    try:
+        local = _local_cluster()
+        removed = delete_leftover_namespaces(local)
+        if removed:
+            sys.stderr.write(f"[tests] deleted namespaces left by interrupted test sessions: {', '.join(removed)}\n")
+        yield local
+    finally:
+        # Leave a cluster we found running (make dev, a developer's) alone; stop one we started.
+        if not was_running and os.environ.get("KUBEFOUNDRY_KEEP_CLUSTER") != "1":
+            subprocess.run(["bash", str(CLUSTER_SH), "stop"], check=False, timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"
 TEST_CONTEXT_PREFIXES = ("kind-", "kwok-", "k3d-", "minikube", "docker-desktop", "rancher-desktop")
 NAMESPACE_LABEL = "kubefoundry.io/test"
-# host:pid of the test session that made a namespace, so a later session can tell its leftovers apart.
+# host:pid:start of the test session that made a namespace, so a later session can tell its leftovers apart.
 NAMESPACE_OWNER = "kubefoundry.io/test-owner"
 
 
