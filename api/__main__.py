@@ -16,6 +16,7 @@ from aiohttp import web
 from kubefoundry.operator import kube as k
 
 from .app import create_app
+from .auth import KubernetesAuth
 
 DEFAULT_PORT = 3001
 # Requests made on behalf of a client give up sooner than the client library's default.
@@ -32,13 +33,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("KUBEFOUNDRY_API_CORS_ORIGINS", ""),
         help="comma-separated browser origins allowed besides localhost ('*' for any)",
     )
+    parser.add_argument(
+        "--auth",
+        choices=("none", "kubernetes"),
+        default=os.environ.get("KUBEFOUNDRY_API_AUTH", "none"),
+        help="kubernetes: every caller needs a bearer token the cluster accepts and the RBAC rights kubectl "
+        "would need (TokenReview + SubjectAccessReview); none: anyone who reaches the port acts with the "
+        "API's own rights (local development)",
+    )
     parser.add_argument("--log-level", default=os.environ.get("KUBEFOUNDRY_LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
 
 
 async def build(args: argparse.Namespace) -> web.Application:
     kube = await k.Kube.connect(args.kubeconfig, timeout=KUBE_REQUEST_TIMEOUT)
-    app = create_app(kube, cors_origins=[o for o in args.cors_origins.split(",") if o.strip()])
+    app = create_app(
+        kube,
+        cors_origins=[o for o in args.cors_origins.split(",") if o.strip()],
+        auth=KubernetesAuth(kube) if args.auth == "kubernetes" else None,
+    )
 
     async def close_kube(_: web.Application) -> None:
         await kube.close()

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from kubefoundry.operator import kube as k
 
+from .auth import AUTH, KubernetesAuth
 from .context import CONTEXT, ApiContext, Timing
 from .errors import error_middleware
 from .openapi import build_document
@@ -28,13 +29,17 @@ def create_app(
     allow_localhost_origins: bool = True,
     max_body_bytes: int = MAX_BODY_BYTES,
     timing: Timing | None = None,
+    auth: KubernetesAuth | None = None,
 ) -> web.Application:
+    """`auth`: check each caller's token and RBAC (see auth.py); None serves everyone."""
     policy = CorsPolicy.from_list(cors_origins, allow_localhost=allow_localhost_origins)
     app = web.Application(
         client_max_size=max_body_bytes,
         middlewares=[cors_middleware(policy), error_middleware],
     )
     app[MAX_BODY_KEY] = max_body_bytes
+    if auth is not None:
+        app[AUTH] = auth
     ctx = ApiContext(kube, timing or Timing())
     app[CONTEXT] = ctx
     for table in TABLES:

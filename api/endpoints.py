@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .auth import AUTH, Permission
 from .errors import ApiError, Code, from_pydantic
 from .server import read_json
 
 PREFIX = "/api"
 Handler = Callable[..., Awaitable[web.StreamResponse]]
+# The Kubernetes permissions an operation needs, from its validated inputs (path=, query=, body=).
+Access = Callable[[dict[str, Any]], Sequence[Permission]]
 
 
 class Inputs(BaseModel):
@@ -44,6 +47,8 @@ class Operation:
     body_model: type[BaseModel] | None
     errors: tuple[Code, ...]
     description: str = ""
+    public: bool = False  # served without authentication even with --auth kubernetes
+    access: Access | None = None
 
     @property
     def full_path(self) -> str:
@@ -82,6 +87,8 @@ class EndpointTable:
         body_model: type[BaseModel] | None = None,
         errors: tuple[Code, ...] = (),
         description: str = "",
+        public: bool = False,
+        access: Access | None = None,
     ) -> Callable[[Handler], Handler]:
         op = Operation(
             method=method,
@@ -96,11 +103,16 @@ class EndpointTable:
             body_model=body_model,
             errors=errors,
             description=description,
+            public=public,
+            access=access,
         )
 
         def decorate(handler: Handler) -> Handler:
             @functools.wraps(handler)
             async def wrapper(request: web.Request) -> web.StreamResponse:
+                auth = request.app.get(AUTH)
+                # Who first (an unknown caller learns nothing, not even what is invalid), then inputs, then may.
+                user = await auth.authenticate(request) if auth is not None and not op.public else None
                 kwargs: dict[str, Any] = {}
                 if op.path_model is not None:
                     kwargs["path"] = _validate(op.path_model, request.match_info)
@@ -113,6 +125,8 @@ class EndpointTable:
                         kwargs["body"] = op.body_model.model_validate_json(json.dumps(body), strict=True)
                     except ValidationError as exc:
                         raise from_pydantic(exc) from None
+                if auth is not None and user is not None and op.access is not None:
+                    await auth.authorize(user, op.access(kwargs))
                 return await handler(request, **kwargs)
 
             self.operations.append(op)
@@ -129,6 +143,8 @@ class EndpointTable:
 def all_errors(op: Operation) -> tuple[Code, ...]:
     """Every code an operation can answer with: its own plus those its inputs imply."""
     codes: list[Code] = list(op.errors)
+    if not op.public:
+        codes += [Code.UNAUTHENTICATED, Code.FORBIDDEN]
     if op.path_model or op.query_model or op.body_model:
         codes.append(Code.VALIDATION_ERROR)
     if op.body_model:

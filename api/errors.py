@@ -14,7 +14,11 @@ VALIDATION_ERROR           400     a body field, query or path parameter is inva
                                    ``namespace``; also the API server's own validation (HTTP 422:
                                    ``details`` are its ``causes``)
 INVALID_JSON               400     the body is not JSON, or not a JSON object
-FORBIDDEN                  403     the API server refused the API's service account (HTTP 403)
+UNAUTHENTICATED            401     with ``--auth kubernetes``: no bearer token, or one the cluster does
+                                   not accept (``WWW-Authenticate: Bearer``)
+FORBIDDEN                  403     with ``--auth kubernetes``: the caller may not do this in Kubernetes
+                                   RBAC (the message names the verb, resource and namespace); always:
+                                   the API server refused the API's own service account (HTTP 403)
 NOT_FOUND                  404     no such route, deployment or namespace
 METHOD_NOT_ALLOWED         405     the route exists but not with this method (``Allow`` header set)
 ALREADY_EXISTS             409     a deployment with this name exists in the namespace
@@ -48,6 +52,7 @@ log = logging.getLogger(__name__)
 class Code(StrEnum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
     INVALID_JSON = "INVALID_JSON"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
@@ -63,6 +68,7 @@ class Code(StrEnum):
 STATUS: dict[Code, int] = {
     Code.VALIDATION_ERROR: 400,
     Code.INVALID_JSON: 400,
+    Code.UNAUTHENTICATED: 401,
     Code.FORBIDDEN: 403,
     Code.NOT_FOUND: 404,
     Code.METHOD_NOT_ALLOWED: 405,
@@ -79,7 +85,8 @@ STATUS: dict[Code, int] = {
 DESCRIPTIONS: dict[Code, str] = {
     Code.VALIDATION_ERROR: "A field, query or path parameter is invalid; details lists each field.",
     Code.INVALID_JSON: "The body is not a JSON object.",
-    Code.FORBIDDEN: "The Kubernetes API server refused the request (RBAC).",
+    Code.UNAUTHENTICATED: "No bearer token, or one the cluster does not accept (only with --auth kubernetes).",
+    Code.FORBIDDEN: "Kubernetes RBAC refused the request: the caller's (with --auth kubernetes) or the API's own.",
     Code.NOT_FOUND: "No such route, deployment or namespace.",
     Code.METHOD_NOT_ALLOWED: "The route does not accept this method.",
     Code.ALREADY_EXISTS: "A deployment with this name already exists in the namespace.",

@@ -108,6 +108,9 @@ def _error_table() -> str:
     )
 
 
+SECURITY_SCHEME = "kubernetesToken"
+
+
 def build_document(operations: Sequence[Operation]) -> JSON:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorResponse, "serialization")]
     for op in operations:
@@ -122,6 +125,9 @@ def build_document(operations: Sequence[Operation]) -> JSON:
         entry: JSON = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
         if op.description:
             entry["description"] = op.description
+        if not op.public:
+            # Required when the server runs with --auth kubernetes; without it, no token is needed.
+            entry["security"] = [{SECURITY_SCHEME: []}, {}]
         params: list[JSON] = []
         if op.path_model is not None:
             params += _parameters(op.path_model, "path", components)
@@ -154,5 +160,17 @@ def build_document(operations: Sequence[Operation]) -> JSON:
             ),
         },
         "paths": dict(paths),
-        "components": {"schemas": components},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "A token the Kubernetes cluster accepts (ServiceAccount, OIDC, ...), when the server runs "
+                        "with --auth kubernetes: the caller then needs the RBAC rights kubectl would need."
+                    ),
+                }
+            },
+        },
     }

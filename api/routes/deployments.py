@@ -15,7 +15,7 @@ from kubefoundry.operator.models.deployment import KIND
 from kubefoundry.operator.providers import Provider, UnknownProvider, get_provider
 from kubefoundry.operator.providers.detect import missing_crds
 
-from .. import views
+from .. import permissions, views
 from ..context import KFD, ApiContext, context_of
 from ..endpoints import EndpointTable, Inputs, json_response, not_found
 from ..errors import ApiError, Code, field_error
@@ -68,6 +68,7 @@ def _list_body(ctx: ApiContext, namespace: str | None) -> bytes:
     "GET",
     "/deployments",
     operation_id="listDeployments",
+    access=permissions.list_deployments,
     summary="Every KubeFoundryDeployment, or those of one namespace",
     tag="deployments",
     response=DeploymentList,
@@ -84,6 +85,7 @@ async def list_deployments(request: web.Request, query: ListQuery) -> web.Respon
     "GET",
     "/deployments/{name}",
     operation_id="getDeployment",
+    access=permissions.get_deployment,
     summary="One deployment with its pods",
     tag="deployments",
     response=DeploymentDetails,
@@ -145,6 +147,7 @@ _CREATE_ERRORS = (
     "POST",
     "/deployments",
     operation_id="createDeployment",
+    access=permissions.create_deployment,
     summary="Create a KubeFoundryDeployment",
     tag="deployments",
     response=CreateDeploymentResponse,
@@ -172,6 +175,7 @@ async def create_deployment(request: web.Request, body: CreateDeploymentRequest)
     "DELETE",
     "/deployments/{name}",
     operation_id="deleteDeployment",
+    access=permissions.delete_deployment,
     summary="Delete a deployment (the operator and the garbage collector remove what it owns)",
     tag="deployments",
     response=DeleteDeploymentResponse,
@@ -198,6 +202,7 @@ async def delete_deployment(request: web.Request, path: DeploymentPath, query: N
     "POST",
     "/deployments/preview",
     operation_id="previewDeployment",
+    access=permissions.create_deployment,
     summary="The resources a deployment would create, validated by a server-side dry run; nothing is stored",
     tag="deployments",
     response=PreviewResponse,

@@ -15,6 +15,7 @@ OPENAPI = web.AppKey("openapi", bytes)
     "GET",
     "/openapi.json",
     operation_id="getOpenApi",
+    public=True,
     summary="This OpenAPI 3.1 document",
     tag="docs",
     response=OpenApiDocument,

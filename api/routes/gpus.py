@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .. import permissions
 from ..context import context_of
 from ..endpoints import EndpointTable, json_response
 from ..errors import Code
@@ -17,6 +18,7 @@ table = EndpointTable()
     "GET",
     "/cluster/gpus",
     operation_id="getClusterGpus",
+    access=permissions.read_gpus,
     summary="Per-node GPU capacity, allocatable, allocated and free, with the GPU model and memory",
     tag="cluster",
     response=GpusResponse,

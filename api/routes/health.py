@@ -22,6 +22,7 @@ table = EndpointTable()
     "GET",
     "/health",
     operation_id="getHealth",
+    public=True,
     summary="Liveness: the API process is serving",
     tag="health",
     response=HealthResponse,

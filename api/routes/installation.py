@@ -32,6 +32,7 @@ from kubefoundry.operator.providerinstall_store import RESOURCE
 from kubefoundry.operator.providers import Provider, UnknownProvider, get_provider
 from kubefoundry.operator.providers.detect import InstallationState, detect_installation
 
+from .. import permissions
 from ..context import context_of
 from ..endpoints import EndpointTable, Inputs, json_response
 from ..errors import ApiError, Code, field_error, from_pydantic
@@ -250,6 +251,7 @@ async def get_helm_status(request: web.Request) -> web.Response:
     "GET",
     "/installation/providers/{id}/status",
     operation_id="getProviderInstallationStatus",
+    access=permissions.read_installation,
     summary="Whether the provider is installed: its CRDs exist and its operator Deployment is Available",
     tag=TAG,
     response=InstallationStatus,
@@ -303,6 +305,7 @@ def _refreshes_installation(handler: InstallationHandler) -> InstallationHandler
     "POST",
     "/installation/providers/{id}/install",
     operation_id="installProvider",
+    access=permissions.install_provider,
     summary="Install the provider (creates or updates its ProviderInstall) and report the outcome",
     tag=TAG,
     response=InstallationResult,
@@ -345,6 +348,7 @@ async def install_provider(request: web.Request, path: ProviderPath) -> web.Resp
     "POST",
     "/installation/providers/{id}/upgrade",
     operation_id="upgradeProvider",
+    access=permissions.upgrade_provider,
     summary="Upgrade the provider (updates its ProviderInstall's version) and report the outcome",
     tag=TAG,
     response=InstallationResult,
@@ -374,6 +378,7 @@ async def upgrade_provider(request: web.Request, path: ProviderPath) -> web.Resp
     "POST",
     "/installation/providers/{id}/uninstall",
     operation_id="uninstallProvider",
+    access=permissions.uninstall_provider,
     summary="Uninstall the provider (deletes its ProviderInstall; CRDs are kept) and report the outcome",
     tag=TAG,
     response=InstallationResult,

@@ -7,6 +7,7 @@ from aiohttp import web
 from kubefoundry.operator import settings as kf_settings
 from kubefoundry.operator.providers import UnknownProvider, all_providers
 
+from .. import permissions
 from ..context import context_of
 from ..endpoints import EndpointTable, json_response
 from ..errors import Code, field_error
@@ -39,6 +40,7 @@ async def get_settings(request: web.Request) -> web.Response:
     "PUT",
     "/settings",
     operation_id="putSettings",
+    access=permissions.change_settings,
     summary="Change the active provider (stored in a ConfigMap in the operator's namespace)",
     tag="settings",
     response=SettingsResponse,

@@ -27,6 +27,7 @@ from harness import (
     install_provider_crds,
 )
 from kubefoundry.api.app import create_app
+from kubefoundry.api.auth import KubernetesAuth
 from kubefoundry.operator import kube as k
 from support import eventually, wait_for_phase
 
@@ -85,6 +86,11 @@ def manifest_operator_args() -> list[str]:
 
 
 @pytest.fixture(scope="module")
+def sa_token(sa_kubeconfig: Path) -> str:
+    return str(yaml.safe_load(sa_kubeconfig.read_text())["users"][0]["user"]["token"])
+
+
+@pytest.fixture(scope="module")
 def processes(rbac_cluster: Cluster, sa_kubeconfig: Path) -> Iterator[tuple[BackgroundProcess, BackgroundProcess]]:
     operator = BackgroundProcess(
         "operator-sa", [sys.executable, "-m", "kubefoundry.operator", *manifest_operator_args()], str(sa_kubeconfig)
@@ -103,7 +109,9 @@ def processes(rbac_cluster: Cluster, sa_kubeconfig: Path) -> Iterator[tuple[Back
 async def sa_api(sa_kubeconfig: Path, monkeypatch_module: pytest.MonkeyPatch) -> AsyncIterator[TestClient[Any, Any]]:
     monkeypatch_module.setenv("KUBEFOUNDRY_NAMESPACE", SA_NAMESPACE)
     kube = await k.Kube.connect(str(sa_kubeconfig))
-    client: TestClient[Any, Any] = TestClient(TestServer(create_app(kube), host="127.0.0.1", port=0))
+    # As the manifest runs it: checking callers' tokens needs the ServiceAccount's auth-delegator binding.
+    app = create_app(kube, auth=KubernetesAuth(kube))
+    client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1", port=0))
     await client.start_server()
     yield client
     await client.close()
@@ -118,6 +126,7 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
 
 async def test_the_service_account_can_run_the_whole_flow(
     rbac_cluster: Cluster,
+    sa_token: str,
     processes: tuple[BackgroundProcess, BackgroundProcess],
     sa_api: TestClient[Any, Any],
 ) -> None:
@@ -125,8 +134,10 @@ async def test_the_service_account_can_run_the_whole_flow(
     namespace = f"team-{uuid.uuid4().hex[:6]}"
     rbac_cluster.kubectl("create", "namespace", namespace)
 
+    # The caller is the ServiceAccount itself, so every route is checked against the manifest's rules.
     async def call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        async with sa_api.request(method, f"/api{path}", json=body) as resp:
+        headers = {"Authorization": f"Bearer {sa_token}"}
+        async with sa_api.request(method, f"/api{path}", json=body, headers=headers) as resp:
             return resp.status, await resp.json()
 
     async def api_ready() -> bool:

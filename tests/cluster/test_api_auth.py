@@ -1,0 +1,135 @@
+"""`--auth kubernetes`: the API asks the cluster who calls (TokenReview) and whether they may
+(SubjectAccessReview), so a namespace's RBAC governs the API as it governs kubectl.
+
+Alice is a ServiceAccount bound to the built-in `edit` role in one namespace only; the manifest's
+aggregated ClusterRoles give `edit` its rights on KubeFoundryDeployments. Real API server, no mocks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from api_fixtures import Api, assert_error, start_api
+
+from harness import REPO, Cluster, create_test_namespace
+from kubefoundry.api.auth import KubernetesAuth
+from kubefoundry.operator import kube as k
+from kubefoundry.operator.deployment_reconciler import KFD
+from support import eventually
+
+pytest_plugins = ["api_fixtures"]
+
+MANIFEST = REPO / "deploy" / "kubernetes" / "kubefoundry.yaml"
+USER_ROLES = ("kubefoundry-view", "kubefoundry-edit")
+
+
+@pytest.fixture
+async def secured(kube: k.Kube, kubefoundry_crds: None, provider_crds: Path) -> AsyncIterator[Api]:
+    server = await start_api(kube, auth=KubernetesAuth(kube))
+    await server.wait_synced()
+    yield server
+    await server.client.close()
+
+
+@pytest.fixture
+def other_namespace(cluster: Cluster, namespace: str) -> Any:
+    name = f"{namespace}-b"
+    create_test_namespace(cluster, name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+async def alice(cluster: Cluster, namespace: str) -> str:
+    """A token of ServiceAccount alice, who may `edit` in `namespace` and nowhere else."""
+    roles = [d for d in yaml.safe_load_all(MANIFEST.read_text()) if d and d["metadata"]["name"] in USER_ROLES]
+    assert len(roles) == len(USER_ROLES)
+    cluster.kubectl(
+        "apply", "--server-side", "--field-manager", "kubefoundry-test", "-f", "-", input=yaml.safe_dump_all(roles)
+    )
+    cluster.kubectl("create", "serviceaccount", "alice", "-n", namespace)
+    cluster.kubectl(
+        "create",
+        "rolebinding",
+        "alice-edit",
+        "--clusterrole=edit",
+        f"--serviceaccount={namespace}:alice",
+        "-n",
+        namespace,
+    )
+    who = f"--as=system:serviceaccount:{namespace}:alice"
+
+    async def aggregated() -> bool:  # the controller-manager aggregates the roles into `edit`
+        done = cluster.kubectl(
+            "auth", "can-i", "create", "kubefoundrydeployments.kubefoundry.io", "-n", namespace, who, check=False
+        )
+        return done.stdout.strip() == "yes"
+
+    await eventually(aggregated, 60, "edit to include KubeFoundryDeployments")
+    return cluster.kubectl("create", "token", "alice", "-n", namespace, "--duration=1h").stdout.strip()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def deployment(name: str, namespace: str) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "modelId": "Qwen/Qwen3-0.6B"}
+
+
+async def test_public_routes_need_no_token_and_the_others_do(secured: Api) -> None:
+    assert (await secured.get("/api/health")).status == 200
+    assert (await secured.get("/api/openapi.json")).status == 200
+    for method, path in [("GET", "/api/deployments"), ("GET", "/api/models"), ("POST", "/api/deployments")]:
+        reply = await secured.call(method, path, json_body={} if method == "POST" else None)
+        assert_error(reply, 401, "UNAUTHENTICATED")  # before the body is even looked at
+        assert reply.headers["WWW-Authenticate"].startswith("Bearer")
+    bad = await secured.call("GET", "/api/deployments", headers=bearer("not-a-token"))
+    assert_error(bad, 401, "UNAUTHENTICATED")
+
+
+async def test_a_namespace_editor_deploys_there_and_nowhere_else(
+    secured: Api, kube: k.Kube, namespace: str, other_namespace: str, alice: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    as_alice = bearer(alice)
+
+    async def call(method: str, path: str, body: Any = None, **params: str) -> Any:
+        return await secured.call(method, path, json_body=body, params=params or None, headers=as_alice)
+
+    listed = await call("GET", "/api/deployments", namespace=namespace)
+    assert listed.status == 200 and listed.body == {"deployments": []}
+    everywhere = assert_error(await call("GET", "/api/deployments"), 403, "FORBIDDEN")
+    assert "may not list kubefoundrydeployments.kubefoundry.io across the cluster" in everywhere["error"]
+    assert f"system:serviceaccount:{namespace}:alice" in everywhere["error"]
+
+    created = await call("POST", "/api/deployments", deployment("mine", namespace))
+    assert created.status == 201, created
+    elsewhere = assert_error(
+        await call("POST", "/api/deployments", deployment("theirs", other_namespace)), 403, "FORBIDDEN"
+    )
+    assert f"create kubefoundrydeployments.kubefoundry.io in namespace {other_namespace}" in elsewhere["error"]
+    assert await kube.get_or_none(KFD, "theirs", other_namespace) is None
+    # Authenticated callers get validation errors as anyone would.
+    assert_error(
+        await call("POST", "/api/deployments", {"name": "Bad Name", "namespace": namespace}), 400, "VALIDATION_ERROR"
+    )
+
+    async def visible() -> Any:
+        reply = await call("GET", "/api/deployments/mine", namespace=namespace)
+        return reply if reply.status == 200 else None
+
+    await eventually(visible, 30, "alice to see her deployment")
+    assert_error(await call("GET", "/api/cluster/gpus"), 403, "FORBIDDEN")  # nodes are not hers to list
+    assert_error(await call("PUT", "/api/settings", {"activeProviderId": "dynamo"}), 403, "FORBIDDEN")
+    assert_error(await call("POST", "/api/installation/providers/dynamo/uninstall"), 403, "FORBIDDEN")
+    assert (await call("GET", "/api/models")).status == 200  # authenticated is enough for the catalog
+    deleted = await call("DELETE", "/api/deployments/mine", namespace=namespace)
+    assert deleted.status == 200, deleted
+
+    assert alice not in caplog.text  # the token is never logged
