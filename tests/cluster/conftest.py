@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import BackgroundProcess, Cluster
+# Before any test module imports it, so that its assertions are rewritten wherever it is used.
+pytest.register_assert_rewrite("api_fixtures", "support")
+
+from harness import BackgroundProcess, Cluster  # noqa: E402
 
 READY_MARKER = "ready: watching"
 POLICY_MARKER = "admission policy active"
