@@ -44,7 +44,8 @@ def create_app(
     app[CONTEXT] = ctx
     for table in TABLES:
         table.register(app)
-    app[OPENAPI] = json.dumps(build_document(operations()), separators=(",", ":")).encode()
+    document = build_document(operations(), authenticated=auth is not None)
+    app[OPENAPI] = json.dumps(document, separators=(",", ":")).encode()
 
     async def start_caches(_: web.Application) -> None:
         ctx.start()

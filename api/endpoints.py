@@ -140,10 +140,11 @@ class EndpointTable:
             app.router.add_route(op.method, op.full_path, handler, name=op.operation_id)
 
 
-def all_errors(op: Operation) -> tuple[Code, ...]:
-    """Every code an operation can answer with: its own plus those its inputs imply."""
+def all_errors(op: Operation, *, authenticated: bool = False) -> tuple[Code, ...]:
+    """Every code an operation can answer with: its own, those its inputs imply, and, when the server
+    checks callers (`authenticated`), those of authentication and authorization."""
     codes: list[Code] = list(op.errors)
-    if not op.public:
+    if authenticated and not op.public:
         codes += [Code.UNAUTHENTICATED, Code.FORBIDDEN]
     if op.path_model or op.query_model or op.body_model:
         codes.append(Code.VALIDATION_ERROR)

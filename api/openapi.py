@@ -76,9 +76,9 @@ def _parameters(model: type[BaseModel], location: Literal["path", "query"], comp
     return params
 
 
-def _error_responses(op: Operation) -> dict[str, JSON]:
+def _error_responses(op: Operation, authenticated: bool) -> dict[str, JSON]:
     by_status: dict[int, list[Code]] = defaultdict(list)
-    for code in all_errors(op):
+    for code in all_errors(op, authenticated=authenticated):
         by_status[errors.STATUS[code]].append(code)
     out: dict[str, JSON] = {}
     for status, codes in sorted(by_status.items()):
@@ -109,9 +109,22 @@ def _error_table() -> str:
 
 
 SECURITY_SCHEME = "kubernetesToken"
+_SECURITY: JSON = {
+    "securitySchemes": {
+        SECURITY_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A token the Kubernetes cluster accepts (ServiceAccount, OIDC, ...); the caller needs the RBAC "
+                "rights kubectl would need for the same effect."
+            ),
+        }
+    }
+}
 
 
-def build_document(operations: Sequence[Operation]) -> JSON:
+def build_document(operations: Sequence[Operation], *, authenticated: bool = False) -> JSON:
+    """The document of a server that checks callers' tokens (`authenticated`, --auth kubernetes) or not."""
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorResponse, "serialization")]
     for op in operations:
         models.append((op.response, "serialization"))
@@ -125,9 +138,8 @@ def build_document(operations: Sequence[Operation]) -> JSON:
         entry: JSON = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
         if op.description:
             entry["description"] = op.description
-        if not op.public:
-            # Required when the server runs with --auth kubernetes; without it, no token is needed.
-            entry["security"] = [{SECURITY_SCHEME: []}, {}]
+        if authenticated and not op.public:
+            entry["security"] = [{SECURITY_SCHEME: []}]
         params: list[JSON] = []
         if op.path_model is not None:
             params += _parameters(op.path_model, "path", components)
@@ -145,7 +157,7 @@ def build_document(operations: Sequence[Operation]) -> JSON:
                 "description": op.summary,
                 "content": {"application/json": {"schema": _ref(op.response)}},
             },
-            **_error_responses(op),
+            **_error_responses(op, authenticated),
         }
         paths[op.full_path][op.method.lower()] = entry
 
@@ -160,17 +172,5 @@ def build_document(operations: Sequence[Operation]) -> JSON:
             ),
         },
         "paths": dict(paths),
-        "components": {
-            "schemas": components,
-            "securitySchemes": {
-                SECURITY_SCHEME: {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": (
-                        "A token the Kubernetes cluster accepts (ServiceAccount, OIDC, ...), when the server runs "
-                        "with --auth kubernetes: the caller then needs the RBAC rights kubectl would need."
-                    ),
-                }
-            },
-        },
+        "components": {"schemas": components, **(_SECURITY if authenticated else {})},
     }

@@ -19,6 +19,8 @@ MAX_BODY_KEY = web.AppKey("max_body_bytes", int)
 LOCALHOST_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$")
 CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Content-Type, Authorization"
+# Headers of our errors a browser client needs to read (401's challenge, 503's retry hint, 405's methods).
+CORS_EXPOSED_HEADERS = "WWW-Authenticate, Retry-After, Allow"
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -76,6 +78,7 @@ def cors_middleware(policy: CorsPolicy) -> Any:
             response = await handler(request)
         if allowed and origin is not None:
             response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSED_HEADERS
             response.headers["Vary"] = "Origin"
         return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"
@@ -131,6 +134,28 @@ def install_provider_crds(cluster: Cluster, providers: tuple[str, ...] = ("dynam
         )
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     return crds
+
+
+def service_account_kubeconfig(cluster: Cluster, namespace: str, account: str, path: Path) -> Path:
+    """Writes a kubeconfig that authenticates as ServiceAccount `namespace/account` (a TokenRequest token)."""
+    token = cluster.kubectl("create", "token", account, "-n", namespace, "--duration=2h").stdout.strip()
+    admin = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
+    server = next(c for c in admin["clusters"] if c["name"] == context["cluster"])["cluster"]
+    if "certificate-authority" in server:
+        ca = base64.b64encode(Path(server["certificate-authority"]).read_bytes()).decode()
+    else:
+        ca = server["certificate-authority-data"]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server["server"], "certificate-authority-data": ca}}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": account}}],
+        "current-context": "sa",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def cluster_sh(name: str, *args: str) -> str:

@@ -269,6 +269,8 @@ async def get_installation_status(request: web.Request, path: ProviderPath) -> w
     "GET",
     "/installation/providers/{id}/commands",
     operation_id="getProviderInstallationCommands",
+    # The commands carry the ProviderInstall's values, which may hold credentials.
+    access=permissions.read_installation,
     summary="The helm commands that install the provider as the operator does",
     tag=TAG,
     response=InstallationCommands,

@@ -7,7 +7,9 @@ aggregated ClusterRoles give `edit` its rights on KubeFoundryDeployments. Real A
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import pytest
 import yaml
 from api_fixtures import Api, assert_error, start_api
 
-from harness import REPO, Cluster, create_test_namespace
+from harness import REPO, Cluster, create_test_namespace, service_account_kubeconfig
 from kubefoundry.api.auth import KubernetesAuth
 from kubefoundry.operator import kube as k
 from kubefoundry.operator.deployment_reconciler import KFD
@@ -128,8 +130,52 @@ async def test_a_namespace_editor_deploys_there_and_nowhere_else(
     assert_error(await call("GET", "/api/cluster/gpus"), 403, "FORBIDDEN")  # nodes are not hers to list
     assert_error(await call("PUT", "/api/settings", {"activeProviderId": "dynamo"}), 403, "FORBIDDEN")
     assert_error(await call("POST", "/api/installation/providers/dynamo/uninstall"), 403, "FORBIDDEN")
+    # The manual commands show the ProviderInstall's values, which may hold credentials.
+    assert_error(await call("GET", "/api/installation/providers/dynamo/commands"), 403, "FORBIDDEN")
     assert (await call("GET", "/api/models")).status == 200  # authenticated is enough for the catalog
     deleted = await call("DELETE", "/api/deployments/mine", namespace=namespace)
     assert deleted.status == 200, deleted
 
     assert alice not in caplog.text  # the token is never logged
+
+
+def token_reviews_made(cluster: Cluster) -> int:
+    """TokenReviews the API server has answered so far (its own request counter)."""
+    total = 0
+    for line in cluster.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        if line.startswith("apiserver_request_total{") and 'resource="tokenreviews"' in line and 'verb="POST"' in line:
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+async def test_the_document_says_what_the_server_checks_and_rejected_tokens_cost_one_review(
+    secured: Api, cluster: Cluster
+) -> None:
+    doc = (await secured.get("/api/openapi.json")).body
+    create = doc["paths"]["/api/deployments"]["post"]
+    assert create["security"] == [{"kubernetesToken": []}] and {"401", "403"} <= set(create["responses"])
+    assert "security" not in doc["paths"]["/api/health"]["get"]
+    assert doc["components"]["securitySchemes"]["kubernetesToken"]["scheme"] == "bearer"
+
+    before = token_reviews_made(cluster)
+    junk = bearer(f"junk-{uuid.uuid4().hex}")
+    replies = await asyncio.gather(*(secured.call("GET", "/api/models", headers=junk) for _ in range(8)))
+    replies.append(await secured.call("GET", "/api/models", headers=junk))
+    assert all(r.status == 401 for r in replies)
+    assert token_reviews_made(cluster) - before == 1  # one review for a burst and a retry of the same token
+
+
+async def test_an_api_without_rights_to_review_tokens_says_so_without_blaming_the_caller(
+    cluster: Cluster, namespace: str, alice: str, tmp_path: Path
+) -> None:
+    cluster.kubectl("create", "serviceaccount", "no-delegation", "-n", namespace)
+    config = service_account_kubeconfig(cluster, namespace, "no-delegation", tmp_path / "kubeconfig")
+    kube = await k.Kube.connect(str(config))
+    server = await start_api(kube, auth=KubernetesAuth(kube))
+    try:
+        reply = await server.call("GET", "/api/models", headers=bearer(alice))
+        body = assert_error(reply, 502, "KUBERNETES_ERROR")
+        assert "no-delegation" not in body["error"] and "see the API's log" in body["error"]
+    finally:
+        await server.client.close()
+        await kube.close()

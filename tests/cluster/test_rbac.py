@@ -7,7 +7,6 @@ deployment flow must then work end to end through the REST API.
 
 from __future__ import annotations
 
-import base64
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -25,6 +24,7 @@ from harness import (
     dedicated_local_cluster,
     install_kubefoundry_crds,
     install_provider_crds,
+    service_account_kubeconfig,
 )
 from kubefoundry.api.app import create_app
 from kubefoundry.api.auth import KubernetesAuth
@@ -51,25 +51,7 @@ def rbac_cluster(cluster: Cluster) -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def sa_kubeconfig(rbac_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A kubeconfig that authenticates as the manifest's ServiceAccount (a TokenRequest token)."""
-    token = rbac_cluster.kubectl("create", "token", SA, "-n", SA_NAMESPACE, "--duration=2h").stdout.strip()
-    admin = yaml.safe_load(Path(rbac_cluster.kubeconfig).read_text())
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])["context"]
-    server = next(c for c in admin["clusters"] if c["name"] == context["cluster"])["cluster"]
-    if "certificate-authority" in server:
-        ca = base64.b64encode(Path(server["certificate-authority"]).read_bytes()).decode()
-    else:
-        ca = server["certificate-authority-data"]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": server["server"], "certificate-authority-data": ca}}],
-        "users": [{"name": SA, "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": SA}}],
-        "current-context": "sa",
-    }
-    path = tmp_path_factory.mktemp("rbac") / "kubeconfig"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return service_account_kubeconfig(rbac_cluster, SA_NAMESPACE, SA, tmp_path_factory.mktemp("rbac") / "kubeconfig")
 
 
 def manifest_operator_args() -> list[str]:
