@@ -117,6 +117,20 @@ def kubectl_latency(kubectl: str, kubeconfig: str, runs: int) -> tuple[list[floa
     return times, size
 
 
+def bench_token(kubectl: str, kubeconfig: str, namespace: str) -> str:
+    """A token of ServiceAccount `bench` in `namespace`, bound to cluster-admin (on the benchmark's cluster)."""
+    run = [kubectl, "--kubeconfig", kubeconfig]
+    subprocess.run([*run, "create", "serviceaccount", "bench", "-n", namespace], check=True, capture_output=True)
+    subprocess.run(
+        [*run, "create", "clusterrolebinding", f"{namespace}-bench", "--clusterrole=cluster-admin",
+         f"--serviceaccount={namespace}:bench"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    token = subprocess.run([*run, "create", "token", "bench", "-n", namespace], check=True, capture_output=True)
+    return token.stdout.decode().strip()
+
+
 def report(name: str, latencies: list[float], errors: int, elapsed: float) -> None:
     print(
         f"{name:<40} n={len(latencies):>6}  p50={_pct(latencies, 50):7.2f} ms  p99={_pct(latencies, 99):7.2f} ms"
@@ -136,14 +150,19 @@ async def main(args: argparse.Namespace, kubeconfig: str, kubectl: str) -> None:
 
         port = _free_port()
         env = {**os.environ, "KUBECONFIG": kubeconfig, "KUBEFOUNDRY_LOG_LEVEL": "WARNING", "PYTHONSAFEPATH": "1"}
-        server = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited
-            [sys.executable, "-m", "kubefoundry.api", "--host", "127.0.0.1", "--port", str(port)], env=env
-        )
+        argv = [sys.executable, "-m", "kubefoundry.api", "--host", "127.0.0.1", "--port", str(port)]
+        headers = {}
+        if args.auth:
+            # Every request is then authenticated and authorized (answers cached: the steady-state cost).
+            argv += ["--auth", "kubernetes"]
+            headers["Authorization"] = f"Bearer {bench_token(kubectl, kubeconfig, namespace)}"
+        server = subprocess.Popen(argv, env=env)  # noqa: ASYNC220 - started once, not awaited
+        print(f"API server {'with --auth kubernetes' if args.auth else 'without authentication'}")
         base = f"http://127.0.0.1:{port}/api"
         proc = psutil.Process(server.pid)
         t0 = time.perf_counter()
         connector = aiohttp.TCPConnector(limit=args.clients)
-        async with aiohttp.ClientSession(connector=connector) as session:
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
             while True:
                 try:
                     async with session.get(f"{base}/deployments", params={"namespace": namespace}) as resp:
@@ -178,6 +197,9 @@ async def main(args: argparse.Namespace, kubeconfig: str, kubectl: str) -> None:
             server.terminate()
             server.wait(timeout=20)
         await kube.delete(k.NAMESPACES, namespace)
+        if args.auth:
+            subprocess.run([kubectl, "--kubeconfig", kubeconfig, "delete", "clusterrolebinding", f"{namespace}-bench",
+                            "--ignore-not-found"], check=False, capture_output=True)  # fmt: skip
         await kube.close()
         print(f"deleted namespace {namespace}")
 
@@ -188,6 +210,7 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--kubectl-runs", type=int, default=5)
+    parser.add_argument("--auth", action="store_true", help="run the API with --auth kubernetes")
     parser.add_argument("--own-cluster", action="store_true", help=f"run on a separate local cluster ({BENCH_CLUSTER})")
     args = parser.parse_args()
     cluster = BENCH_CLUSTER if args.own_cluster else None
