@@ -7,7 +7,7 @@ that user may do what the operation does (SubjectAccessReview), with the same ve
 namespaces as `kubectl` would need: whoever may `kubectl create kfd -n team-a` may POST a deployment
 into team-a, and nobody else. The API then acts with its own ServiceAccount, as before.
 
-Tokens are never logged or stored; answers are cached for a few seconds under the token's SHA-256.
+Tokens are never logged or stored; answers (rejections too) are cached for seconds under the token's SHA-256.
 The API's ServiceAccount needs `system:auth-delegator` (tokenreviews and subjectaccessreviews create).
 """
 
