@@ -62,6 +62,12 @@ class WorkerRole(CamelModel):
     gpus: Annotated[int, Field(description="GPUs per worker pod of this role.", ge=1, le=8)] = 1
 
 
+DISAGGREGATED_REPLICAS = (
+    "replicas (and kubectl scale) applies to aggregated mode; in disaggregated mode it stays 1 and "
+    "prefill.replicas and decode.replicas set the workers"
+)
+
+
 class KubeFoundryDeploymentSpec(CamelModel):
     """What to serve and how. Every field but modelId has a default."""
 
@@ -93,7 +99,10 @@ class KubeFoundryDeploymentSpec(CamelModel):
     replicas: Annotated[
         int,
         Field(
-            description="Worker replicas in aggregated mode (kubectl scale changes it). Zero stops the workers.",
+            description=(
+                "Worker replicas in aggregated mode (kubectl scale changes it). Zero stops the workers. "
+                "Stays 1 in disaggregated mode, where prefill.replicas and decode.replicas apply."
+            ),
             ge=0,
             le=64,
         ),
@@ -155,6 +164,8 @@ class KubeFoundryDeploymentSpec(CamelModel):
     def _roles_only_when_disaggregated(self) -> KubeFoundryDeploymentSpec:
         if self.mode == Mode.AGGREGATED and (self.prefill is not None or self.decode is not None):
             raise ValueError("prefill and decode are only allowed when mode is disaggregated")
+        if self.mode == Mode.DISAGGREGATED and self.replicas != 1:
+            raise ValueError(DISAGGREGATED_REPLICAS)
         return self
 
     def prefill_role(self) -> WorkerRole:
@@ -176,6 +187,13 @@ SPEC_VALIDATIONS: list[dict[str, str]] = [
         "message": "prefill and decode are only allowed when mode is disaggregated",
         "fieldPath": ".mode",
         "reason": "FieldValueForbidden",
+    },
+    {
+        # Also refuses `kubectl scale` (and an HPA) on a disaggregated deployment, rather than ignoring it.
+        "rule": "self.mode != 'disaggregated' || !has(self.replicas) || self.replicas == 1",
+        "message": DISAGGREGATED_REPLICAS,
+        "fieldPath": ".replicas",
+        "reason": "FieldValueInvalid",
     },
 ]
 

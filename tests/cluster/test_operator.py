@@ -202,14 +202,13 @@ async def test_a_hand_edit_of_the_child_is_reverted(kube: k.Kube, namespace: str
 async def test_every_rendered_child_passes_the_real_dynamo_schema(
     kube: k.Kube, namespace: str, engine: str, mode: str
 ) -> None:
-    extra: dict[str, Any] = {"prefill": {"replicas": 2, "gpus": 2}, "decode": {"replicas": 1, "gpus": 4}}
+    roles: dict[str, Any] = {"prefill": {"replicas": 2, "gpus": 2}, "decode": {"replicas": 1, "gpus": 4}}
+    aggregated: dict[str, Any] = {"replicas": 2, "gpusPerReplica": 2}
     spec = KubeFoundryDeploymentSpec.model_validate(
         {
             "modelId": "meta-llama/Llama-3.1-8B-Instruct",
             "engine": engine,
             "mode": mode,
-            "replicas": 2,
-            "gpusPerReplica": 2,
             "hfTokenSecret": "hf-token-secret",
             "servedModelName": "llama",
             "contextLength": 8192,
@@ -217,7 +216,7 @@ async def test_every_rendered_child_passes_the_real_dynamo_schema(
             "trustRemoteCode": True,
             "routerMode": "kv",
             "engineArgs": ["--max-num-seqs", "64"],
-            **(extra if mode == "disaggregated" else {}),
+            **(roles if mode == "disaggregated" else aggregated),
         }
     )
     body = get_provider("dynamo").render("dry", namespace, spec)
@@ -240,6 +239,10 @@ async def test_every_rendered_child_passes_the_real_dynamo_schema(
             {"spec": {"modelId": "Qwen/Qwen3-0.6B", "prefill": {"replicas": 1}}},
             "prefill and decode are only allowed when mode is disaggregated",
         ),
+        (
+            {"spec": {"modelId": "Qwen/Qwen3-0.6B", "mode": "disaggregated", "replicas": 2}},
+            "in disaggregated mode it stays 1 and prefill.replicas and decode.replicas set the workers",
+        ),
         ({"metadata": {"name": "a" * 40}, "spec": {"modelId": "Qwen/Qwen3-0.6B"}}, "at most 32 characters"),
         ({"metadata": {"name": "dotted.name"}, "spec": {"modelId": "Qwen/Qwen3-0.6B"}}, "metadata.name"),
         ({"spec": {"modelId": "Qwen/Qwen3-0.6B", "gpusPerReplica": 0}}, "spec.gpusPerReplica"),
@@ -256,6 +259,16 @@ async def test_invalid_specs_are_rejected_with_readable_messages(
         await kube.create(KFD, body, namespace)
     assert rejected.value.status == 422
     assert expected in rejected.value.message
+
+
+async def test_kubectl_scale_of_a_disaggregated_deployment_is_refused_not_ignored(
+    kube: k.Kube, namespace: str, cluster: Any
+) -> None:
+    await kube.create(KFD, kfd("split", mode="disaggregated", decode={"replicas": 2}), namespace)
+    scaled = cluster.kubectl("scale", "kfd/split", "--replicas=3", "-n", namespace, check=False)
+    assert scaled.returncode != 0
+    assert "prefill.replicas and decode.replicas set the workers" in scaled.stderr
+    assert (await kube.get(KFD, "split", namespace))["spec"]["replicas"] == 1
 
 
 async def test_operator_killed_mid_creation_converges_without_duplicates_or_orphans(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from kubefoundry.operator.models.deployment import MAX_NAME_LENGTH, KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import (
@@ -275,7 +276,7 @@ def test_gpus_and_replicas_aggregated() -> None:
 
 def test_gpus_and_replicas_disaggregated() -> None:
     services = render(
-        mode="disaggregated", replicas=9, gpusPerReplica=8,
+        mode="disaggregated", gpusPerReplica=8,
         prefill={"replicas": 3, "gpus": 2}, decode={"replicas": 0, "gpus": 4},
     )["spec"]["services"]  # fmt: skip
     assert services[PREFILL_WORKER]["replicas"] == 3
@@ -605,3 +606,10 @@ def test_rendered_dgd_matches_the_real_dynamo_crd(fields: dict[str, Any]) -> Non
     schema = dgd_schema()
     dgd = provider.render("a" * MAX_NAME_LENGTH, "team-a", spec(**fields))
     assert schema_errors(dgd, schema) == []
+
+
+def test_replicas_stay_one_in_disaggregated_mode() -> None:
+    with pytest.raises(ValidationError, match="in disaggregated mode it stays 1"):
+        KubeFoundryDeploymentSpec.model_validate({"modelId": "m/x", "mode": "disaggregated", "replicas": 2})
+    spec = KubeFoundryDeploymentSpec.model_validate({"modelId": "m/x", "mode": "disaggregated"})
+    assert spec.replicas == 1 and spec.desired_worker_replicas() == 2
