@@ -21,6 +21,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"
+MANIFEST = REPO / "deploy" / "kubernetes" / "kubefoundry.yaml"
 TEST_CONTEXT_PREFIXES = ("kind-", "kwok-", "k3d-", "minikube", "docker-desktop", "rancher-desktop")
 NAMESPACE_LABEL = "kubefoundry.io/test"
 # host:pid:start of the test session that made a namespace, so a later session can tell its leftovers apart.
@@ -134,6 +135,13 @@ def install_provider_crds(cluster: Cluster, providers: tuple[str, ...] = ("dynam
         )
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     return crds
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def service_account_kubeconfig(cluster: Cluster, namespace: str, account: str, path: Path) -> Path:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from api_fixtures import Api, assert_error, start_api
 
-from harness import REPO, Cluster, create_test_namespace, service_account_kubeconfig
+from harness import MANIFEST, Cluster, create_test_namespace, service_account_kubeconfig
 from kubefoundry.api.auth import KubernetesAuth
 from kubefoundry.operator import kube as k
 from kubefoundry.operator.deployment_reconciler import KFD
@@ -26,7 +26,6 @@ from support import eventually
 
 pytest_plugins = ["api_fixtures"]
 
-MANIFEST = REPO / "deploy" / "kubernetes" / "kubefoundry.yaml"
 USER_ROLES = ("kubefoundry-view", "kubefoundry-edit")
 
 

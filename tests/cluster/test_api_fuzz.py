@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import BackgroundProcess, Cluster
+from harness import BackgroundProcess, Cluster, free_port
 
 MAX_EXAMPLES = 100  # per operation and phase; the run makes well over 500 requests
 MIN_REQUESTS = 500
@@ -63,12 +62,6 @@ def before_call(context, case, **kwargs):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -79,7 +72,7 @@ def _get(url: str) -> int:
 
 @pytest.fixture
 def live_api(cluster: Cluster, kubefoundry_crds: None, provider_crds: Path, namespace: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     proc = BackgroundProcess(
         "api-fuzz",
         [sys.executable, "-m", "kubefoundry.api", "--host", "127.0.0.1", "--port", str(port)],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -18,7 +17,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from harness import BackgroundProcess, Cluster, dedicated_local_cluster, install_kubefoundry_crds, install_provider_crds
+from harness import (
+    BackgroundProcess,
+    Cluster,
+    dedicated_local_cluster,
+    free_port,
+    install_kubefoundry_crds,
+    install_provider_crds,
+)
 from kubefoundry.operator import kube as k
 from kubefoundry.operator.deployment_reconciler import KFD
 from kubefoundry.operator.leader import LEASES
@@ -48,12 +54,6 @@ async def own_kube(own_cluster: Cluster) -> AsyncIterator[k.Kube]:
     client = await k.Kube.connect(own_cluster.kubeconfig)
     yield client
     await client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Replica:

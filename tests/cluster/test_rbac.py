@@ -18,7 +18,7 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from harness import (
-    REPO,
+    MANIFEST,
     BackgroundProcess,
     Cluster,
     dedicated_local_cluster,
@@ -31,7 +31,6 @@ from kubefoundry.api.auth import KubernetesAuth
 from kubefoundry.operator import kube as k
 from support import eventually, wait_for_phase
 
-MANIFEST = REPO / "deploy" / "kubernetes" / "kubefoundry.yaml"
 SA, SA_NAMESPACE = "kubefoundry", "kubefoundry-system"
 
 
