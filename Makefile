@@ -49,11 +49,12 @@ test-cluster: venv binaries
 
 # mypy resolves modules by folder, so it reads the sources through a kubefoundry/ view of them.
 lint: venv
-	$(VENV)/bin/ruff check operator api tests deploy
+	$(VENV)/bin/ruff check operator api simulator tests deploy
 	@mkdir -p build/typecheck/kubefoundry
 	@ln -sfn $(CURDIR)/operator build/typecheck/kubefoundry/operator
 	@ln -sfn $(CURDIR)/api build/typecheck/kubefoundry/api
-	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p kubefoundry.operator -p kubefoundry.api
+	@ln -sfn $(CURDIR)/simulator build/typecheck/kubefoundry/simulator
+	MYPYPATH=build/typecheck $(VENV)/bin/mypy -p kubefoundry.operator -p kubefoundry.api -p kubefoundry.simulator
 
 crds: venv
 	$(PY) -m kubefoundry.operator.crdgen

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.runtime import kube as k
 
 from .app import create_app
 from .auth import KubernetesAuth

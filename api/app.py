@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.runtime import kube as k
 
 from .auth import AUTH, KubernetesAuth
 from .context import CONTEXT, ApiContext, Timing

@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.runtime import kube as k
 
 from .errors import ApiError, Code
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.runtime import kube as k
 
 log = logging.getLogger(__name__)
 

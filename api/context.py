@@ -10,12 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from kubefoundry.operator import kube as k
-from kubefoundry.operator import settings as kf_settings
 from kubefoundry.operator.models.common import GROUP, VERSION
 from kubefoundry.operator.models.deployment import KIND, PLURAL
 from kubefoundry.operator.providers import DEFAULT_PROVIDER_ID, Provider, UnknownProvider, all_providers, get_provider
 from kubefoundry.operator.providers.detect import InstallationState, detect_installation
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime import settings as kf_settings
 
 from . import gpus, selectors, views
 from .cache import Transform, WatchCache

@@ -44,7 +44,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.runtime import kube as k
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubefoundry.operator.models.common import GROUP
-from kubefoundry.operator.settings import SETTINGS_NAME, operator_namespace
+from kubefoundry.operator.runtime.settings import SETTINGS_NAME, operator_namespace
 
 from .auth import Permission
 

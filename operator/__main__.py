@@ -11,11 +11,12 @@ from typing import Any
 import kopf
 
 # Importing the handler modules registers their handlers with kopf's default registry.
-from . import deployment_handlers, providerinstall_handlers  # noqa: F401
-from .elected import run_elected
-from .leader import LeaseTiming
-from .providerinstall_instance import configure as configure_providerinstall_persistence
-from .settings import operator_namespace
+from .deployments import handlers as deployment_handlers  # noqa: F401
+from .installs import handlers as install_handlers  # noqa: F401
+from .runtime.elected import run_elected
+from .runtime.instance import configure as configure_providerinstall_persistence
+from .runtime.leader import LeaseTiming
+from .runtime.settings import operator_namespace
 
 
 @kopf.on.startup()

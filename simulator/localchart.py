@@ -8,8 +8,8 @@ The result is a local chart directory in the layout a ProviderInstall's `chartSo
 expects: `<dest>/dynamo-platform-<version>.tgz` for every requested version (the archive name
 `helm package` and `helm pull` write) plus the unpacked `<dest>/dynamo-platform/` of the first one.
 
-    python -m kubefoundry.operator.localchart assemble [--dest DIR] [--version V ...]
-    python -m kubefoundry.operator.localchart manifest [--dest DIR] [--version V] [--namespace NS]
+    python -m kubefoundry.simulator.localchart assemble [--dest DIR] [--version V ...]
+    python -m kubefoundry.simulator.localchart manifest [--dest DIR] [--version V] [--namespace NS]
 
 `manifest` assembles too, then prints a ProviderInstall that installs from DIR; the operator must
 allow DIR (KUBEFOUNDRY_LOCAL_CHART_ROOTS=DIR).
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import yaml
 
-from .models.common import API_VERSION
-from .models.providerinstall import KIND
-from .providers.dynamo import DYNAMO_VERSION
+from kubefoundry.operator.models.common import API_VERSION
+from kubefoundry.operator.models.providerinstall import KIND
+from kubefoundry.operator.providers.dynamo import DYNAMO_VERSION
 
 REPO = Path(__file__).resolve().parent.parent
 CHART_NAME = "dynamo-platform"
@@ -61,7 +61,7 @@ def _chart_files(source: Path, crds: Path, version: str) -> dict[str, bytes]:
     chart["version"] = version.removeprefix("v")
     chart["appVersion"] = version.removeprefix("v")
     files["Chart.yaml"] = (
-        "# STAND-IN chart assembled by kubefoundry.operator.localchart; not NVIDIA's dynamo-platform.\n"
+        "# STAND-IN chart assembled by kubefoundry.simulator.localchart; not NVIDIA's dynamo-platform.\n"
         + yaml.safe_dump(chart, sort_keys=False)
     ).encode()
     crd_files = sorted(p for p in crds.glob("*.yaml") if p.is_file())
@@ -122,7 +122,7 @@ def provider_install_manifest(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kubefoundry.operator.localchart", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kubefoundry.simulator.localchart", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("assemble", "manifest"):
         p = sub.add_parser(name)

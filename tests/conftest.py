@@ -29,8 +29,8 @@ from harness import (
     install_provider_crds,
     operator_env,
 )
-from kubefoundry.operator import kube as k
-from kubefoundry.operator import localchart
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.simulator import localchart
 
 
 def _external_cluster() -> Cluster:

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field
 
-from kubefoundry.operator import kube as k
-from kubefoundry.operator.deployment_reconciler import desired_child
+from kubefoundry.operator.deployments.reconciler import desired_child
 from kubefoundry.operator.models.common import API_VERSION
 from kubefoundry.operator.models.deployment import KIND
 from kubefoundry.operator.providers import Provider, UnknownProvider, get_provider
 from kubefoundry.operator.providers.detect import missing_crds
+from kubefoundry.operator.runtime import kube as k
 
 from .. import permissions, views
 from ..context import KFD, ApiContext, context_of

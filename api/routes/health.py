@@ -6,9 +6,9 @@ import logging
 
 from aiohttp import web
 
-from kubefoundry.operator import kube as k
-from kubefoundry.operator import settings as kf_settings
 from kubefoundry.operator.providers import get_provider
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime import settings as kf_settings
 
 from ..context import context_of
 from ..endpoints import EndpointTable, json_response

@@ -1,7 +1,7 @@
 """The /installation endpoints: helm's availability, a provider's installation, and its ProviderInstall.
 
 Installing, upgrading and uninstalling create, update and delete the cluster-scoped ProviderInstall
-named after the provider; the operator does the helm work (kubefoundry.operator.providerinstall_handlers).
+named after the provider; the operator does the helm work (kubefoundry.operator.installs.handlers).
 The POSTs wait up to INSTALL_WAIT seconds for the outcome the operator reports in status, then answer
 that the work is in progress (`success: true`; follow GET .../status). A helm failure within that time
 is `success: false` with helm's own message (the operator keeps retrying with backoff).
@@ -22,15 +22,15 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field, ValidationError
 
-from kubefoundry.operator import helm
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.installs.status import R_MANAGED_ELSEWHERE, R_UNINSTALL_FAILED
+from kubefoundry.operator.installs.store import RESOURCE
 from kubefoundry.operator.models.common import API_VERSION, find_condition
 from kubefoundry.operator.models.providerinstall import KIND, ConditionType, ProviderInstallSpec
-from kubefoundry.operator.providerinstall_instance import instance_labels
-from kubefoundry.operator.providerinstall_status import R_MANAGED_ELSEWHERE, R_UNINSTALL_FAILED
-from kubefoundry.operator.providerinstall_store import RESOURCE
 from kubefoundry.operator.providers import Provider, UnknownProvider, get_provider
 from kubefoundry.operator.providers.detect import InstallationState, detect_installation
+from kubefoundry.operator.runtime import helm
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.instance import instance_labels
 
 from .. import permissions
 from ..context import context_of

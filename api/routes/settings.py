@@ -1,11 +1,11 @@
-"""GET and PUT /settings: the active provider, kept in the cluster by kubefoundry.operator.settings."""
+"""GET and PUT /settings: the active provider, kept in the cluster by kubefoundry.operator.runtime.settings."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from kubefoundry.operator import settings as kf_settings
 from kubefoundry.operator.providers import UnknownProvider, all_providers
+from kubefoundry.operator.runtime import settings as kf_settings
 
 from .. import permissions
 from ..context import context_of

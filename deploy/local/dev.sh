@@ -45,16 +45,16 @@ start() { # name command...
 
 # NVIDIA's charts cannot be fetched here: the provider is installed from a local stand-in chart that
 # carries the real Dynamo CRDs, through a ProviderInstall, exactly as a user would install the real one.
-CHARTS="$("$PY" -m kubefoundry.operator.localchart assemble)"
+CHARTS="$("$PY" -m kubefoundry.simulator.localchart assemble)"
 export KUBEFOUNDRY_HELM="$CACHE/bin/helm-$HELM_VERSION"
 export KUBEFOUNDRY_LOCAL_CHART_ROOTS="$CHARTS"
 export KUBEFOUNDRY_DEFAULT_CHART_SOURCE="$CHARTS"
 
 echo "[dev] the Dynamo STAND-IN plays NVIDIA Dynamo's operator here (the real one needs GPUs and images)"
-start dynamo-standin "$PY" -m kubefoundry.operator.standin
+start dynamo-standin "$PY" -m kubefoundry.simulator.dynamo
 start operator "$PY" -m kubefoundry.operator --liveness http://127.0.0.1:8081/healthz
 start api "$PY" -m kubefoundry.api --port "$PORT"
-"$PY" -m kubefoundry.operator.localchart manifest --dest "$CHARTS" | "$KUBECTL" apply -f - >/dev/null
+"$PY" -m kubefoundry.simulator.localchart manifest --dest "$CHARTS" | "$KUBECTL" apply -f - >/dev/null
 echo "[dev] applied ProviderInstall 'dynamo' (local chart at $CHARTS); kubectl get providerinstall"
 
 cat <<MSG

@@ -16,12 +16,12 @@ from typing import Any
 
 import kopf
 
-from . import kube as k
-from .deployment_reconciler import DEPLOYMENT_LABEL, DeploymentReconciler, ObjectCache, crd_established, crd_name
-from .models.common import GROUP, VERSION
-from .models.deployment import PLURAL
-from .providers import all_providers
-from .workqueue import WorkQueue
+from ..models.common import GROUP, VERSION
+from ..models.deployment import PLURAL
+from ..providers import all_providers
+from ..runtime import kube as k
+from ..runtime.workqueue import WorkQueue
+from .reconciler import DEPLOYMENT_LABEL, DeploymentReconciler, ObjectCache, crd_established, crd_name
 
 log = logging.getLogger(__name__)
 

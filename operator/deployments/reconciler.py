@@ -14,14 +14,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import kube as k
-from .deployment_status import Observation, PodInfo, compute_status, transitions
-from .events import post_event
-from .models.common import API_VERSION, GROUP, VERSION, set_condition
-from .models.deployment import KIND, PLURAL, KubeFoundryDeploymentSpec
-from .providers import UnknownProvider, get_provider
-from .providers.base import Provider
-from .settings import read_settings
+from ..models.common import API_VERSION, GROUP, VERSION, set_condition
+from ..models.deployment import KIND, PLURAL, KubeFoundryDeploymentSpec
+from ..providers import UnknownProvider, get_provider
+from ..providers.base import Provider
+from ..runtime import kube as k
+from ..runtime.events import post_event
+from ..runtime.settings import read_settings
+from .status import Observation, PodInfo, compute_status, transitions
 
 log = logging.getLogger(__name__)
 SETTINGS_TTL = 5.0

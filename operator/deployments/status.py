@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models.common import find_condition, set_condition
-from .models.deployment import KubeFoundryDeploymentSpec, Phase
-from .providers.base import ChildStatus, EndpointInfo
+from ..models.common import find_condition, set_condition
+from ..models.deployment import KubeFoundryDeploymentSpec, Phase
+from ..providers.base import ChildStatus, EndpointInfo
 
 READY = "Ready"
 PROVIDER_INSTALLED = "ProviderInstalled"

@@ -24,10 +24,12 @@ from typing import Any
 
 import kopf
 
-from . import helm
-from . import kube as k
-from .models.providerinstall import ConditionType, StepAction, StepOutcome
-from .providerinstall_status import (
+from ..models.providerinstall import ConditionType, StepAction, StepOutcome
+from ..providers import Provider
+from ..providers.detect import detect_installation
+from ..runtime import helm
+from ..runtime import kube as k
+from .status import (
     R_APPLIED,
     R_CHART_SOURCE,
     R_HELM_FAILED,
@@ -46,17 +48,8 @@ from .providerinstall_status import (
     same_version,
     step_recorder,
 )
-from .providerinstall_store import (
-    InvalidSpec,
-    describe_release,
-    emit_event,
-    generation_of,
-    parse_spec,
-    update_status,
-)
-from .providerinstall_timing import PENDING_RECHECK, STUCK_AFTER, retry_delay
-from .providers import Provider
-from .providers.detect import detect_installation
+from .store import InvalidSpec, describe_release, emit_event, generation_of, parse_spec, update_status
+from .timing import PENDING_RECHECK, STUCK_AFTER, retry_delay
 
 HELM_RELEASE_NAME = "meta.helm.sh/release-name"
 HELM_RELEASE_NAMESPACE = "meta.helm.sh/release-namespace"

@@ -11,7 +11,7 @@ Registration: importing this module registers the handlers in kopf's default reg
 `python -m kubefoundry.operator` expects); `register(registry)` registers them in another one.
 `providerinstall_instance.configure(settings)` sets the finalizer and kopf's bookkeeping annotations.
 ProviderInstall is cluster-scoped: kopf serves it only when the operator runs cluster-wide.
-`python -m kubefoundry.operator.providerinstall_handlers` runs these handlers alone (tests, development).
+`python -m kubefoundry.operator.installs.handlers` runs these handlers alone (tests, development).
 
 Helm settings (environment): $KUBEFOUNDRY_HELM (binary; else `helm` on PATH), $KUBEFOUNDRY_LOCAL_CHART_ROOTS
 (directories local chart sources may lie under), $KUBEFOUNDRY_HELM_TIMEOUT_SECONDS; retry and polling knobs
@@ -25,13 +25,13 @@ from typing import Any
 
 import kopf
 
-from . import kube as k
-from .models.common import GROUP, VERSION
-from .models.providerinstall import PLURAL
-from .providerinstall_apply import reconcile
-from .providerinstall_instance import configure, label_filter
-from .providerinstall_monitor import monitor
-from .providerinstall_uninstall import uninstall
+from ..models.common import GROUP, VERSION
+from ..models.providerinstall import PLURAL
+from ..runtime import kube as k
+from ..runtime.instance import configure, label_filter
+from .apply import reconcile
+from .monitor import monitor
+from .uninstall import uninstall
 
 
 def _kube(memo: Any) -> k.Kube:

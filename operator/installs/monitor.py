@@ -11,10 +11,11 @@ from typing import Any
 
 import kopf
 
-from . import helm
-from . import kube as k
-from .models.providerinstall import ConditionType
-from .providerinstall_status import (
+from ..models.providerinstall import ConditionType
+from ..providers.detect import detect_installation
+from ..runtime import helm
+from ..runtime import kube as k
+from .status import (
     R_APPLIED,
     R_INSTALLED,
     R_NOT_INSTALLED,
@@ -24,9 +25,8 @@ from .providerinstall_status import (
     mark,
     same_version,
 )
-from .providerinstall_store import RESOURCE, InvalidSpec, emit_event, generation_of, parse_spec, update_status
-from .providerinstall_timing import MONITOR_FAST, MONITOR_SLOW
-from .providers.detect import detect_installation
+from .store import RESOURCE, InvalidSpec, emit_event, generation_of, parse_spec, update_status
+from .timing import MONITOR_FAST, MONITOR_SLOW
 
 log = logging.getLogger(__name__)
 

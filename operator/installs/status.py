@@ -11,10 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import helm
-from . import kube as k
-from .models.common import find_condition, now_rfc3339, set_condition
-from .models.providerinstall import (
+from ..models.common import find_condition, now_rfc3339, set_condition
+from ..models.providerinstall import (
     MAX_STEP_MESSAGE,
     MAX_STEPS,
     ConditionType,
@@ -22,8 +20,10 @@ from .models.providerinstall import (
     StepAction,
     StepOutcome,
 )
-from .providers import UnknownProvider, get_provider
-from .providers.detect import InstallationState
+from ..providers import UnknownProvider, get_provider
+from ..providers.detect import InstallationState
+from ..runtime import helm
+from ..runtime import kube as k
 
 # Reasons (one CamelCase word each).
 R_INSTALLING = "Installing"

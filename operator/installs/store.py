@@ -10,12 +10,12 @@ from typing import Any, cast
 import kopf
 from pydantic import ValidationError
 
-from . import helm
-from . import kube as k
-from .models.common import GROUP, VERSION
-from .models.providerinstall import KIND, PLURAL, ProviderInstallSpec
-from .providerinstall_status import R_INVALID_SPEC, R_UNKNOWN_PROVIDER, Mutator, derive_ready, desired_version
-from .providers import Provider, UnknownProvider, get_provider
+from ..models.common import GROUP, VERSION
+from ..models.providerinstall import KIND, PLURAL, ProviderInstallSpec
+from ..providers import Provider, UnknownProvider, get_provider
+from ..runtime import helm
+from ..runtime import kube as k
+from .status import R_INVALID_SPEC, R_UNKNOWN_PROVIDER, Mutator, derive_ready, desired_version
 
 log = logging.getLogger(__name__)
 

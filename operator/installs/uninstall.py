@@ -11,20 +11,13 @@ from typing import Any
 
 import kopf
 
-from . import helm
-from . import kube as k
-from .models.providerinstall import ConditionType, ProviderInstallSpec, StepAction, StepOutcome
-from .providerinstall_status import R_IN_PROGRESS, R_UNINSTALL_FAILED, R_UNINSTALLING, add_step, mark
-from .providerinstall_store import (
-    InvalidSpec,
-    describe_release,
-    emit_event,
-    generation_of,
-    parse_spec,
-    update_status,
-)
-from .providerinstall_timing import PENDING_RECHECK, retry_delay
-from .providers import Provider
+from ..models.providerinstall import ConditionType, ProviderInstallSpec, StepAction, StepOutcome
+from ..providers import Provider
+from ..runtime import helm
+from ..runtime import kube as k
+from .status import R_IN_PROGRESS, R_UNINSTALL_FAILED, R_UNINSTALLING, add_step, mark
+from .store import InvalidSpec, describe_release, emit_event, generation_of, parse_spec, update_status
+from .timing import PENDING_RECHECK, retry_delay
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ source of truth for its shape: the CRD is generated from them by `kubefoundry.op
 `CRD` below for everything that is not a field), the operator parses `spec` with them, and the REST API
 validates request bodies with them.
 
-What the operator does with it lives in `kubefoundry.operator.providerinstall_handlers`; how Helm is run
-in `kubefoundry.operator.helm`.
+What the operator does with it lives in `kubefoundry.operator.installs.handlers`; how Helm is run
+in `kubefoundry.operator.runtime.helm`.
 """
 
 from __future__ import annotations

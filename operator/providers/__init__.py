@@ -1,6 +1,5 @@
-"""The provider registry: the only place that knows which providers exist.
-
-Registering a provider is adding its instance to `_REGISTERED` below.
+"""Inference providers behind one interface (base.py), their registry, rendering and installation state.
+Anything in `kubefoundry` may import it. Registering a provider is adding its instance to `_REGISTERED` below.
 """
 
 from __future__ import annotations

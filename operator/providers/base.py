@@ -10,8 +10,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..kube import JSON, Resource
 from ..models.deployment import KubeFoundryDeploymentSpec
+from ..runtime.kube import JSON, Resource
 
 
 @dataclass(frozen=True)

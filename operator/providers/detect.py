@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import kube as k
+from ..runtime import kube as k
 from .base import Provider
 
 VERSION_LABEL = "app.kubernetes.io/version"

@@ -52,8 +52,8 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from ..kube import JSON, Resource
 from ..models.deployment import Engine, KubeFoundryDeploymentSpec, Mode
+from ..runtime.kube import JSON, Resource
 from .base import ChildStatus, EndpointInfo, HelmChart, InstallSpec, Provider
 
 # The Dynamo release whose CRDs, charts and runtime images this provider targets.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import uuid
 
+from ..models.common import now_rfc3339
 from . import kube as k
-from .models.common import now_rfc3339
 
 log = logging.getLogger(__name__)
 COMPONENT = "kubefoundry-operator"

@@ -37,8 +37,8 @@ from typing import Any
 
 import yaml
 
-from .models.providerinstall import ProviderInstallSpec
-from .providers.base import HelmChart, Provider
+from ..models.providerinstall import ProviderInstallSpec
+from ..providers.base import HelmChart, Provider
 
 log = logging.getLogger(__name__)
 

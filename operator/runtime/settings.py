@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..providers import DEFAULT_PROVIDER_ID, UnknownProvider, get_provider
 from . import kube as k
-from .providers import DEFAULT_PROVIDER_ID, UnknownProvider, get_provider
 
 SETTINGS_NAME = "kubefoundry-settings"
 ACTIVE_PROVIDER_KEY = "activeProviderId"

@@ -1,6 +1,4 @@
-"""Stand-ins for provider operators that cannot run on the local cluster (NOT the real operators).
-
-The one here is the Dynamo STAND-IN controller: NOT NVIDIA Dynamo.
+"""The Dynamo STAND-IN controller: NOT NVIDIA Dynamo. Part of the local simulation; nothing in the product imports it.
 
 The real Dynamo operator cannot run on the local development cluster (it needs its webhook
 certificates, NATS, its images...), so this package reproduces its observable contract from the outside,
@@ -17,7 +15,7 @@ Reproduced (§ numbers refer to the team's Dynamo notes, ../shared/notes/dynamo.
 - `status` as Dynamo writes it (§2.1): `state`, the `Ready` condition with Dynamo's reasons and messages,
   `services.<key>` replica counts, `observedGeneration`;
 - the webhook's update rules, enforced by the API server through the ValidatingAdmissionPolicy in
-  deploy/local/dynamo-standin/admission-policy.yaml, which the controller applies at startup (§1.4).
+  admission-policy.yaml (next to this module), which the controller applies at startup (§1.4).
 
 Simplified (deliberately):
 - no DynamoComponentDeployment objects: the DGD owns the Deployments directly;

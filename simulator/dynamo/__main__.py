@@ -1,4 +1,4 @@
-"""`python -m kubefoundry.operator.standin`: runs the Dynamo STAND-IN controller (not NVIDIA Dynamo)."""
+"""`python -m kubefoundry.simulator.dynamo`: runs the Dynamo STAND-IN controller (not NVIDIA Dynamo)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import os
 import signal
 from pathlib import Path
 
-from .. import kube as k
+from kubefoundry.operator.runtime import kube as k
+
 from .admission import DEFAULT_ADMISSION_POLICY
 from .controller import DynamoStandIn, Options
 
@@ -35,7 +36,7 @@ async def amain(kubeconfig: str | None, options: Options) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m kubefoundry.operator.standin",
+        prog="python -m kubefoundry.simulator.dynamo",
         description="Dynamo STAND-IN controller (not NVIDIA Dynamo) for local development and tests.",
     )
     parser.add_argument(

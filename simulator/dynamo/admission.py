@@ -1,6 +1,6 @@
 """Dynamo's webhook update rules for DGDs, enforced by the API server instead of a webhook (notes §1.4).
 
-The rules live in deploy/local/dynamo-standin/admission-policy.yaml (a ValidatingAdmissionPolicy and its
+The rules live in admission-policy.yaml next to this module (a ValidatingAdmissionPolicy and its
 binding, the reviewable source); the stand-in server-side applies that file at startup, so it needs no
 webhook certificates.
 """
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from .. import kube as k
+from kubefoundry.operator.runtime import kube as k
+
 from .names import DGDS, FIELD_MANAGER
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,7 @@ ADMISSION_KINDS = {
     "ValidatingAdmissionPolicyBinding": VALIDATING_ADMISSION_POLICY_BINDINGS,
 }
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_ADMISSION_POLICY = REPO / "deploy" / "local" / "dynamo-standin" / "admission-policy.yaml"
+DEFAULT_ADMISSION_POLICY = Path(__file__).resolve().parent / "admission-policy.yaml"
 
 
 async def apply_admission_policy(kube: k.Kube, path: Path) -> None:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import kube as k
-from ..kube import JSON
-from ..workqueue import WorkQueue
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.kube import JSON
+from kubefoundry.operator.runtime.workqueue import WorkQueue
+
 from .admission import DEFAULT_ADMISSION_POLICY, apply_admission_policy, wait_admission_policy_active
 from .names import DGDS, FIELD_MANAGER, LABEL_DGD_NAME
 from .render import ReconcileError, build_deployment, build_service

@@ -5,8 +5,8 @@ Sources: the team's Dynamo notes §1.3, §2.2 and §5, upstream internal/consts/
 
 from __future__ import annotations
 
-from .. import kube as k
-from ..kube import JSON
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.kube import JSON
 
 FIELD_MANAGER = "dynamo-standin"
 DGDS = k.Resource("nvidia.com", "v1alpha1", "dynamographdeployments", "DynamoGraphDeployment")

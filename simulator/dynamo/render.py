@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import copy
 
-from .. import kube as k
-from ..kube import JSON
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.kube import JSON
+
 from .names import (
     LABEL_COMPONENT,
     LABEL_COMPONENT_TYPE,

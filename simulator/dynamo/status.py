@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ..kube import JSON
+from kubefoundry.operator.runtime.kube import JSON
 
 # Condition reasons and messages as Dynamo writes them (dynamographdeployment_controller.go).
 READY = "Ready"

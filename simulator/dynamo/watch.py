@@ -6,8 +6,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from .. import kube as k
-from ..kube import JSON
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.kube import JSON
 
 log = logging.getLogger(__name__)
 

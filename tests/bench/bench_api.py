@@ -31,7 +31,7 @@ import aiohttp
 import psutil
 
 from kubefoundry.api.context import KFD
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.runtime import kube as k
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"

@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import CLUSTER_SH, BackgroundProcess, provider_crds_dir
-from kubefoundry.operator import kube as k
-from kubefoundry.operator.deployment_reconciler import KFD
+from kubefoundry.operator.deployments.reconciler import KFD
 from kubefoundry.operator.models.deployment import KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import get_provider
+from kubefoundry.operator.runtime import kube as k
 
 CLUSTER_NAME = "kf-bench"
 TOPOLOGY = """
@@ -191,7 +191,7 @@ async def main_async(counts: list[int], timeout: float) -> None:
         [*kubectl, "apply", "--server-side", "-f", str(provider_crds_dir() / "dynamo")], check=True, capture_output=True
     )
     subprocess.run([*kubectl, "wait", "--for=condition=Established", "crd", "--all"], check=True, capture_output=True)
-    standin = BackgroundProcess("bench-standin", [sys.executable, "-m", "kubefoundry.operator.standin"], kubeconfig)
+    standin = BackgroundProcess("bench-standin", [sys.executable, "-m", "kubefoundry.simulator.dynamo"], kubeconfig)
     operator = BackgroundProcess("bench-operator", [sys.executable, "-m", "kubefoundry.operator"], kubeconfig)
     standin.start()
     operator.start()

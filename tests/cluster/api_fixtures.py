@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from kubefoundry.api.app import create_app
 from kubefoundry.api.context import CONTEXT, ApiContext, Timing
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.runtime import kube as k
 from support import eventually
 
 T = TypeVar("T")

@@ -1,6 +1,6 @@
 """Fixtures for the cluster tests: the Dynamo STAND-IN controller (not NVIDIA Dynamo) as a subprocess.
 
-`dynamo_standin` starts `python -m kubefoundry.operator.standin` once per session against the test
+`dynamo_standin` starts `python -m kubefoundry.simulator.dynamo` once per session against the test
 cluster, after the provider CRDs are installed, and waits until its admission policy is enforced and it
 has listed the DynamoGraphDeployments. A failing test that uses it gets the tail of the stand-in's log in
 its report; the stand-in is stopped at the end of the session, and a stand-in that died during the session
@@ -43,7 +43,7 @@ def dynamo_standin(cluster: Cluster, provider_crds: Path) -> Iterator[Background
     global _running
     standin = BackgroundProcess(
         "dynamo-standin",
-        [sys.executable, "-m", "kubefoundry.operator.standin", "--kubeconfig", cluster.kubeconfig],
+        [sys.executable, "-m", "kubefoundry.simulator.dynamo", "--kubeconfig", cluster.kubeconfig],
         cluster.kubeconfig,
     )
     standin.start()

@@ -7,8 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from kubefoundry.operator import kube as k
-from kubefoundry.operator.deployment_reconciler import KFD
+from kubefoundry.operator.deployments.reconciler import KFD
+from kubefoundry.operator.runtime import kube as k
 
 T = TypeVar("T")
 

@@ -20,8 +20,8 @@ from api_fixtures import Api, assert_error, start_api
 
 from harness import MANIFEST, Cluster, create_test_namespace, service_account_kubeconfig
 from kubefoundry.api.auth import KubernetesAuth
-from kubefoundry.operator import kube as k
-from kubefoundry.operator.deployment_reconciler import KFD
+from kubefoundry.operator.deployments.reconciler import KFD
+from kubefoundry.operator.runtime import kube as k
 from support import eventually
 
 pytest_plugins = ["api_fixtures"]

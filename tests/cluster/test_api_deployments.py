@@ -17,11 +17,11 @@ from api_fixtures import DYNAMO_POD_LABEL, Api, assert_error, pod_manifest, star
 
 from harness import Cluster
 from kubefoundry.api.context import KFD
-from kubefoundry.operator import kube as k
 from kubefoundry.operator import providers as registry
 from kubefoundry.operator.models.deployment import KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import get_provider
 from kubefoundry.operator.providers.dynamo import DynamoProvider
+from kubefoundry.operator.runtime import kube as k
 from support import eventually
 
 pytest_plugins = ["api_fixtures"]
@@ -139,7 +139,7 @@ async def test_create_with_every_spec_field(api: Api, kube: k.Kube, namespace: s
 
 
 async def test_create_without_provider_echoes_the_active_one(api: Api, kube: k.Kube, namespace: str) -> None:
-    from kubefoundry.operator.settings import read_settings
+    from kubefoundry.operator.runtime.settings import read_settings
 
     reply = await api.call("POST", "/api/deployments", json_body=body("plain", namespace))
     assert reply.status == 201, reply

@@ -10,10 +10,10 @@ import uuid
 from typing import Any
 
 from harness import Cluster
-from kubefoundry.operator import kube as k
 from kubefoundry.operator.providers import InstallSpec
 from kubefoundry.operator.providers.detect import detect_installation
 from kubefoundry.operator.providers.dynamo import DynamoProvider
+from kubefoundry.operator.runtime import kube as k
 from support import eventually
 
 

@@ -13,10 +13,10 @@ from api_fixtures import DYNAMO_POD_LABEL, Api, assert_error, pod_manifest, star
 
 from kubefoundry.api.catalog import load_catalog
 from kubefoundry.api.routes import operations
-from kubefoundry.operator import kube as k
-from kubefoundry.operator import settings as kf_settings
 from kubefoundry.operator.providers import all_providers, get_provider
 from kubefoundry.operator.providers.detect import detect_installation
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime import settings as kf_settings
 from support import eventually
 
 pytest_plugins = ["api_fixtures"]

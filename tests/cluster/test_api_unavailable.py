@@ -23,7 +23,7 @@ from api_fixtures import Api, Reply, assert_error, start_api
 
 from harness import Cluster
 from kubefoundry.api.context import KFD
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.runtime import kube as k
 from support import eventually
 
 pytest_plugins = ["api_fixtures"]

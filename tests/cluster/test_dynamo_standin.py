@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import pytest
 
 from harness import BackgroundProcess
-from kubefoundry.operator import kube as k
-from kubefoundry.operator.kube import JSON
-from kubefoundry.operator.standin.names import DGDS
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.kube import JSON
+from kubefoundry.simulator.dynamo.names import DGDS
 from support import IMAGE, vllm_agg
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.runtime import kube as k
 from support import DGD, condition, eventually, vllm_agg
 
 

@@ -25,9 +25,9 @@ from harness import (
     install_kubefoundry_crds,
     install_provider_crds,
 )
-from kubefoundry.operator import kube as k
-from kubefoundry.operator.deployment_reconciler import KFD
-from kubefoundry.operator.leader import LEASES
+from kubefoundry.operator.deployments.reconciler import KFD
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.leader import LEASES
 from support import DGD, eventually, kfd
 
 NAME = "kf-leader"

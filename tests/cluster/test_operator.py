@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from kubefoundry.operator import kube as k
-from kubefoundry.operator.deployment_reconciler import KFD
+from kubefoundry.operator.deployments.reconciler import KFD
 from kubefoundry.operator.models.deployment import KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import get_provider
+from kubefoundry.operator.runtime import kube as k
 from support import DGD, condition, events_for, eventually, kfd, wait_for_phase
 
 pytestmark = pytest.mark.usefixtures("provider_crds", "operator", "dynamo_standin")

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from harness import BackgroundProcess, Cluster, dedicated_local_cluster, install_kubefoundry_crds, operator_env
-from kubefoundry.operator import kube as k
-from kubefoundry.operator.deployment_reconciler import KFD
-from kubefoundry.operator.providerinstall_store import RESOURCE as PROVIDER_INSTALL
+from kubefoundry.operator.deployments.reconciler import KFD
+from kubefoundry.operator.installs.store import RESOURCE as PROVIDER_INSTALL
+from kubefoundry.operator.runtime import kube as k
 from support import condition, events_for, eventually, kfd, wait_for_phase
 
 NAME = "kf-bare"
@@ -49,7 +49,7 @@ async def test_deployment_waits_for_the_provider_and_runs_after_its_install(
         operator_env(local_charts),
     )
     standin = BackgroundProcess(
-        "standin-bare", [sys.executable, "-m", "kubefoundry.operator.standin"], bare_cluster.kubeconfig
+        "standin-bare", [sys.executable, "-m", "kubefoundry.simulator.dynamo"], bare_cluster.kubeconfig
     )
     bare_cluster.kubectl("create", "namespace", "team-a")
     operator.start()

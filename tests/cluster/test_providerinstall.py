@@ -1,7 +1,7 @@
 """ProviderInstall against the real API server with the real helm binary and the local stand-in chart.
 
 The operator runs as a subprocess with only the ProviderInstall handlers
-(`python -m kubefoundry.operator.providerinstall_handlers`), labelled as its own operator instance so
+(`python -m kubefoundry.operator.installs.handlers`), labelled as its own operator instance so
 that another KubeFoundry operator on the shared cluster leaves these ProviderInstalls alone. The chart is
 our STAND-IN dynamo-platform (deploy/local/charts/), assembled with the real Dynamo CRDs for versions
 1.0.0 and 1.0.1; KWOK makes its operator Deployment Available without pulling an image.
@@ -39,11 +39,11 @@ from harness import (
 )
 from kubefoundry.api.app import create_app
 from kubefoundry.api.context import Timing
-from kubefoundry.operator import kube as k
-from kubefoundry.operator import localchart
-from kubefoundry.operator.providerinstall_instance import INSTANCE_ENV, INSTANCE_LABEL
-from kubefoundry.operator.providerinstall_store import RESOURCE
+from kubefoundry.operator.installs.store import RESOURCE
 from kubefoundry.operator.providers import get_provider
+from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.instance import INSTANCE_ENV, INSTANCE_LABEL
+from kubefoundry.simulator import localchart
 from support import condition, eventually
 
 NAME = "dynamo"
@@ -105,7 +105,7 @@ def pi_operator(
 ) -> Iterator[BackgroundProcess]:
     proc = BackgroundProcess(
         "providerinstall-operator",
-        [sys.executable, "-m", "kubefoundry.operator.providerinstall_handlers"],
+        [sys.executable, "-m", "kubefoundry.operator.installs.handlers"],
         cluster.kubeconfig,
         {
             "KUBEFOUNDRY_HELM": helm_bin,

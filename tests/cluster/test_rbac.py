@@ -28,7 +28,7 @@ from harness import (
 )
 from kubefoundry.api.app import create_app
 from kubefoundry.api.auth import KubernetesAuth
-from kubefoundry.operator import kube as k
+from kubefoundry.operator.runtime import kube as k
 from support import eventually, wait_for_phase
 
 SA, SA_NAMESPACE = "kubefoundry", "kubefoundry-system"
@@ -77,7 +77,7 @@ def processes(rbac_cluster: Cluster, sa_kubeconfig: Path) -> Iterator[tuple[Back
         "operator-sa", [sys.executable, "-m", "kubefoundry.operator", *manifest_operator_args()], str(sa_kubeconfig)
     )
     # The stand-in plays Dynamo's own operator, which has rights of its own: run it as admin.
-    standin = BackgroundProcess("standin-rbac", [sys.executable, "-m", "kubefoundry.operator.standin"],
+    standin = BackgroundProcess("standin-rbac", [sys.executable, "-m", "kubefoundry.simulator.dynamo"],
                                 rbac_cluster.kubeconfig)  # fmt: skip
     operator.start()
     standin.start()

@@ -8,8 +8,8 @@ from kubefoundry.api.app import create_app
 from kubefoundry.api.catalog import load_catalog, parse_catalog, search_models
 from kubefoundry.api.openapi import build_document
 from kubefoundry.api.routes import operations
-from kubefoundry.operator import kube as k
 from kubefoundry.operator.models.deployment import KubeFoundryDeploymentSpec
+from kubefoundry.operator.runtime import kube as k
 
 
 def test_catalog_entries_are_complete_and_deployable() -> None:

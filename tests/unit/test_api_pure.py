@@ -10,9 +10,9 @@ from kubefoundry.api import gpus, selectors, views
 from kubefoundry.api.cache import WatchCache
 from kubefoundry.api.context import pod_label_keys
 from kubefoundry.api.errors import Code, from_kube
-from kubefoundry.operator import kube as k
 from kubefoundry.operator.providers import all_providers
 from kubefoundry.operator.providers.detect import image_tag, operator_version
+from kubefoundry.operator.runtime import kube as k
 
 # --- selectors -------------------------------------------------------------------------------------
 

@@ -13,12 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from kubefoundry.operator.models.deployment import MAX_NAME_LENGTH, KubeFoundryDeploymentSpec
-from kubefoundry.operator.providers import (
-    DEFAULT_PROVIDER_ID,
-    UnknownProvider,
-    all_providers,
-    get_provider,
-)
+from kubefoundry.operator.providers import DEFAULT_PROVIDER_ID, UnknownProvider, all_providers, get_provider
 from kubefoundry.operator.providers.dynamo import (
     DECODE_WORKER,
     DYNAMO_VERSION,

@@ -19,10 +19,10 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from kubefoundry.operator import helm
 from kubefoundry.operator.models.providerinstall import ProviderInstallSpec
 from kubefoundry.operator.providers import get_provider
 from kubefoundry.operator.providers.dynamo import DYNAMO_VERSION, HELM_REGISTRY, PLATFORM_NAMESPACE
+from kubefoundry.operator.runtime import helm
 
 DYNAMO = get_provider("dynamo")
 

@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 from kubefoundry.operator import crdgen
-from kubefoundry.operator import providerinstall_instance as instance
-from kubefoundry.operator import providerinstall_status as status_of
-from kubefoundry.operator import providerinstall_timing as timing
+from kubefoundry.operator.installs import status as status_of
+from kubefoundry.operator.installs import timing as timing
 from kubefoundry.operator.models import providerinstall as pi
 from kubefoundry.operator.providers.detect import InstallationState
+from kubefoundry.operator.runtime import instance as instance
 
 
 def build_crd() -> dict[str, Any]:

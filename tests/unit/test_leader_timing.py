@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubefoundry.operator.leader import LeaseTiming
+from kubefoundry.operator.runtime.leader import LeaseTiming
 
 
 def test_defaults_are_controller_runtimes() -> None:
