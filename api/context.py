@@ -10,8 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubefoundry.operator.models.common import GROUP, VERSION
-from kubefoundry.operator.models.deployment import KIND, PLURAL
+from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.providers import DEFAULT_PROVIDER_ID, Provider, UnknownProvider, all_providers, get_provider
 from kubefoundry.operator.providers.detect import InstallationState, detect_installation
 from kubefoundry.operator.runtime import kube as k
@@ -23,7 +22,6 @@ from .errors import ApiError, Code, unavailable
 
 log = logging.getLogger(__name__)
 
-KFD = k.Resource(GROUP, VERSION, PLURAL, KIND)
 Obj = dict[str, Any]
 
 

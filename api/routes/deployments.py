@@ -8,15 +8,15 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field
 
-from kubefoundry.operator.deployments.reconciler import desired_child
 from kubefoundry.operator.models.common import API_VERSION
-from kubefoundry.operator.models.deployment import KIND
+from kubefoundry.operator.models.deployment import KFD, KIND
 from kubefoundry.operator.providers import Provider, UnknownProvider, get_provider
 from kubefoundry.operator.providers.detect import missing_crds
+from kubefoundry.operator.providers.rendering import desired_child
 from kubefoundry.operator.runtime import kube as k
 
 from .. import permissions, views
-from ..context import KFD, ApiContext, context_of
+from ..context import ApiContext, context_of
 from ..endpoints import EndpointTable, Inputs, json_response, not_found
 from ..errors import ApiError, Code, field_error
 from ..schemas import (

@@ -22,10 +22,15 @@ from typing import Annotated, Any
 from aiohttp import web
 from pydantic import Field, ValidationError
 
-from kubefoundry.operator.installs.status import R_MANAGED_ELSEWHERE, R_UNINSTALL_FAILED
-from kubefoundry.operator.installs.store import RESOURCE
 from kubefoundry.operator.models.common import API_VERSION, find_condition
-from kubefoundry.operator.models.providerinstall import KIND, ConditionType, ProviderInstallSpec
+from kubefoundry.operator.models.providerinstall import (
+    KIND,
+    R_MANAGED_ELSEWHERE,
+    R_UNINSTALL_FAILED,
+    RESOURCE,
+    ConditionType,
+    ProviderInstallSpec,
+)
 from kubefoundry.operator.providers import Provider, UnknownProvider, get_provider
 from kubefoundry.operator.providers.detect import InstallationState, detect_installation
 from kubefoundry.operator.runtime import helm

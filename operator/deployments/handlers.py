@@ -2,7 +2,7 @@
 
 Signals: the deployment itself, the provider resources it owns, their pods, the provider CRDs
 appearing or disappearing, and a periodic resync. The work queue deduplicates them and the
-reconciler (deployment_reconciler.py) does the work, so a burst of pod events costs one
+reconciler (reconciler.py) does the work, so a burst of pod events costs one
 reconcile. Watch handlers (`on.event`) add no finalizers or annotations to anybody's objects.
 """
 
@@ -19,9 +19,10 @@ import kopf
 from ..models.common import GROUP, VERSION
 from ..models.deployment import PLURAL
 from ..providers import all_providers
+from ..providers.rendering import DEPLOYMENT_LABEL
 from ..runtime import kube as k
 from ..runtime.workqueue import WorkQueue
-from .reconciler import DEPLOYMENT_LABEL, DeploymentReconciler, ObjectCache, crd_established, crd_name
+from .reconciler import DeploymentReconciler, ObjectCache, crd_established, crd_name
 
 log = logging.getLogger(__name__)
 

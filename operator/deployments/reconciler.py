@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..models.common import API_VERSION, GROUP, VERSION, set_condition
-from ..models.deployment import KIND, PLURAL, KubeFoundryDeploymentSpec
+from ..models.common import set_condition
+from ..models.deployment import KFD, KubeFoundryDeploymentSpec
 from ..providers import UnknownProvider, get_provider
 from ..providers.base import Provider
+from ..providers.rendering import FIELD_MANAGER, desired_child
 from ..runtime import kube as k
 from ..runtime.events import post_event
 from ..runtime.settings import read_settings
@@ -26,10 +27,6 @@ from .status import Observation, PodInfo, compute_status, transitions
 log = logging.getLogger(__name__)
 SETTINGS_TTL = 5.0
 
-KFD = k.Resource(GROUP, VERSION, PLURAL, KIND)
-FIELD_MANAGER = "kubefoundry"
-DEPLOYMENT_LABEL = "kubefoundry.io/deployment"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "kubefoundry"}
 
 
 class ObjectCache:
@@ -64,15 +61,6 @@ def crd_established(crd: k.JSON | None) -> bool:
     """A CRD serves its kind only once Established; before that its REST path answers 404."""
     conds = ((crd or {}).get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conds)
-
-
-def desired_child(provider: Provider, name: str, namespace: str, spec: KubeFoundryDeploymentSpec) -> k.JSON:
-    """The provider resource for a deployment, labelled as ours (the reconciler adds the owner)."""
-    desired = provider.render(name, namespace, spec)
-    meta = desired.setdefault("metadata", {})
-    meta["name"], meta["namespace"] = name, namespace
-    meta.setdefault("labels", {}).update({**MANAGED_BY, DEPLOYMENT_LABEL: name})
-    return desired
 
 
 def _owned_by(child: k.JSON, owner_uid: str) -> bool:
@@ -249,4 +237,4 @@ def _worth_a_warning(cond: dict[str, Any]) -> bool:
     return bool(cond["reason"] != "Recreating")  # the Recreating Event is posted where it happens
 
 
-__all__ = ["API_VERSION", "KFD", "DeploymentReconciler", "Outcome"]
+__all__ = ["DeploymentReconciler", "Outcome"]

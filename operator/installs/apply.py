@@ -24,12 +24,7 @@ from typing import Any
 
 import kopf
 
-from ..models.providerinstall import ConditionType, StepAction, StepOutcome
-from ..providers import Provider
-from ..providers.detect import detect_installation
-from ..runtime import helm
-from ..runtime import kube as k
-from .status import (
+from ..models.providerinstall import (
     R_APPLIED,
     R_CHART_SOURCE,
     R_HELM_FAILED,
@@ -41,13 +36,15 @@ from .status import (
     R_SUCCEEDED,
     R_UPGRADING,
     R_WAITING_FOR_OPERATOR,
-    Mutator,
-    add_step,
-    apply_detection,
-    mark,
-    same_version,
-    step_recorder,
+    ConditionType,
+    StepAction,
+    StepOutcome,
 )
+from ..providers import Provider
+from ..providers.detect import detect_installation
+from ..runtime import helm
+from ..runtime import kube as k
+from .status import Mutator, add_step, apply_detection, mark, same_version, step_recorder
 from .store import InvalidSpec, describe_release, emit_event, generation_of, parse_spec, update_status
 from .timing import PENDING_RECHECK, STUCK_AFTER, retry_delay
 

@@ -1,21 +1,21 @@
 """kopf handlers for ProviderInstall: install, upgrade and uninstall a provider with the real helm.
 
 - create / spec update: `helm upgrade --install` of every chart the spec's version needs
-  (providerinstall_apply);
+  (apply.py);
 - delete, behind the finalizer: `helm uninstall` of the provider's releases, CRDs kept unless asked
-  (providerinstall_uninstall);
+  (uninstall.py);
 - a daemon per object keeps installed / crdInstalled / operatorInstalled / version and the Installed and
-  Ready conditions truthful (providerinstall_monitor).
+  Ready conditions truthful (monitor.py).
 
 Registration: importing this module registers the handlers in kopf's default registry (as
 `python -m kubefoundry.operator` expects); `register(registry)` registers them in another one.
-`providerinstall_instance.configure(settings)` sets the finalizer and kopf's bookkeeping annotations.
+`runtime.instance.configure(settings)` sets the finalizer and kopf's bookkeeping annotations.
 ProviderInstall is cluster-scoped: kopf serves it only when the operator runs cluster-wide.
 `python -m kubefoundry.operator.installs.handlers` runs these handlers alone (tests, development).
 
 Helm settings (environment): $KUBEFOUNDRY_HELM (binary; else `helm` on PATH), $KUBEFOUNDRY_LOCAL_CHART_ROOTS
 (directories local chart sources may lie under), $KUBEFOUNDRY_HELM_TIMEOUT_SECONDS; retry and polling knobs
-in providerinstall_timing.
+in timing.py.
 """
 
 from __future__ import annotations
@@ -88,7 +88,10 @@ register(kopf.get_default_registry())
 
 
 def main() -> None:
-    """Runs only these handlers, cluster-wide (tests and development): python -m ...providerinstall_handlers."""
+    """Runs only these handlers, cluster-wide (tests and development).
+
+    python -m kubefoundry.operator.installs.handlers
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     @kopf.on.startup(id="providerinstall-configure")

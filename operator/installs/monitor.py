@@ -11,21 +11,19 @@ from typing import Any
 
 import kopf
 
-from ..models.providerinstall import ConditionType
-from ..providers.detect import detect_installation
-from ..runtime import helm
-from ..runtime import kube as k
-from .status import (
+from ..models.providerinstall import (
     R_APPLIED,
     R_INSTALLED,
     R_NOT_INSTALLED,
     R_WAITING_FOR_OPERATOR,
-    apply_detection,
-    condition,
-    mark,
-    same_version,
+    RESOURCE,
+    ConditionType,
 )
-from .store import RESOURCE, InvalidSpec, emit_event, generation_of, parse_spec, update_status
+from ..providers.detect import detect_installation
+from ..runtime import helm
+from ..runtime import kube as k
+from .status import apply_detection, condition, mark, same_version
+from .store import InvalidSpec, emit_event, generation_of, parse_spec, update_status
 from .timing import MONITOR_FAST, MONITOR_SLOW
 
 log = logging.getLogger(__name__)

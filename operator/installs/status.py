@@ -15,6 +15,13 @@ from ..models.common import find_condition, now_rfc3339, set_condition
 from ..models.providerinstall import (
     MAX_STEP_MESSAGE,
     MAX_STEPS,
+    R_DETECTED,
+    R_INSTALLED,
+    R_INSTALLED_EXTERNALLY,
+    R_MANAGED_ELSEWHERE,
+    R_NOT_INSTALLED,
+    R_PENDING,
+    R_VERSION_MISMATCH,
     ConditionType,
     ProviderInstallSpec,
     StepAction,
@@ -25,30 +32,7 @@ from ..providers.detect import InstallationState
 from ..runtime import helm
 from ..runtime import kube as k
 
-# Reasons (one CamelCase word each).
-R_INSTALLING = "Installing"
-R_UPGRADING = "Upgrading"
-R_UNINSTALLING = "Uninstalling"
-R_WAITING_FOR_OPERATOR = "WaitingForOperator"
-R_APPLIED = "Applied"
-R_MANAGED_ELSEWHERE = "ManagedElsewhere"
-R_IN_PROGRESS = "HelmOperationInProgress"
-R_STUCK = "ReleaseStuck"
-R_HELM_FAILED = "HelmFailed"
-R_UNINSTALL_FAILED = "UninstallFailed"
-R_HELM_UNAVAILABLE = "HelmUnavailable"
-R_INVALID_SPEC = "InvalidSpec"
-R_UNKNOWN_PROVIDER = "UnknownProvider"
-R_CHART_SOURCE = "ChartSourceNotAllowed"
-R_SUCCEEDED = "Succeeded"
-R_DETECTED = "Detected"
-R_NOT_INSTALLED = "NotInstalled"
-R_INSTALLED = "Installed"
-R_INSTALLED_EXTERNALLY = "InstalledExternally"
-R_VERSION_MISMATCH = "VersionMismatch"
-R_PENDING = "Pending"
-
-# Changes one status in place (given the object it belongs to); see providerinstall_store.update_status.
+# Changes one status in place (given the object it belongs to); see store.update_status.
 Mutator = Callable[[dict[str, Any], k.JSON], None]
 
 

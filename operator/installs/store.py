@@ -10,16 +10,14 @@ from typing import Any, cast
 import kopf
 from pydantic import ValidationError
 
-from ..models.common import GROUP, VERSION
-from ..models.providerinstall import KIND, PLURAL, ProviderInstallSpec
+from ..models.providerinstall import R_INVALID_SPEC, R_UNKNOWN_PROVIDER, RESOURCE, ProviderInstallSpec
 from ..providers import Provider, UnknownProvider, get_provider
 from ..runtime import helm
 from ..runtime import kube as k
-from .status import R_INVALID_SPEC, R_UNKNOWN_PROVIDER, Mutator, derive_ready, desired_version
+from .status import Mutator, derive_ready, desired_version
 
 log = logging.getLogger(__name__)
 
-RESOURCE = k.Resource(GROUP, VERSION, PLURAL, KIND, namespaced=False)
 FIELD_MANAGER = "kubefoundry-providerinstall"
 
 

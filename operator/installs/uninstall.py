@@ -11,11 +11,19 @@ from typing import Any
 
 import kopf
 
-from ..models.providerinstall import ConditionType, ProviderInstallSpec, StepAction, StepOutcome
+from ..models.providerinstall import (
+    R_IN_PROGRESS,
+    R_UNINSTALL_FAILED,
+    R_UNINSTALLING,
+    ConditionType,
+    ProviderInstallSpec,
+    StepAction,
+    StepOutcome,
+)
 from ..providers import Provider
 from ..runtime import helm
 from ..runtime import kube as k
-from .status import R_IN_PROGRESS, R_UNINSTALL_FAILED, R_UNINSTALLING, add_step, mark
+from .status import add_step, mark
 from .store import InvalidSpec, describe_release, emit_event, generation_of, parse_spec, update_status
 from .timing import PENDING_RECHECK, retry_delay
 

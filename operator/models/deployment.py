@@ -12,10 +12,12 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from .common import CamelModel, Condition
+from ..runtime.kube import Resource
+from .common import GROUP, VERSION, CamelModel, Condition
 
 KIND = "KubeFoundryDeployment"
 PLURAL = "kubefoundrydeployments"
+KFD = Resource(GROUP, VERSION, PLURAL, KIND)
 SINGULAR = "kubefoundrydeployment"
 SHORT_NAMES = ["kfd"]
 

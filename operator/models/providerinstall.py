@@ -16,12 +16,38 @@ from typing import Annotated, Any, Final
 
 from pydantic import ConfigDict, Field, model_validator
 
-from .common import CamelModel, Condition
+from ..runtime.kube import Resource
+from .common import GROUP, VERSION, CamelModel, Condition
 
 KIND = "ProviderInstall"
 PLURAL = "providerinstalls"
 SINGULAR = "providerinstall"
 SHORT_NAMES = ["pi"]
+RESOURCE = Resource(GROUP, VERSION, PLURAL, KIND, namespaced=False)
+
+# Condition reasons (one CamelCase word each): part of the status contract, read by the API too.
+R_INSTALLING = "Installing"
+R_UPGRADING = "Upgrading"
+R_UNINSTALLING = "Uninstalling"
+R_WAITING_FOR_OPERATOR = "WaitingForOperator"
+R_APPLIED = "Applied"
+R_MANAGED_ELSEWHERE = "ManagedElsewhere"
+R_IN_PROGRESS = "HelmOperationInProgress"
+R_STUCK = "ReleaseStuck"
+R_HELM_FAILED = "HelmFailed"
+R_UNINSTALL_FAILED = "UninstallFailed"
+R_HELM_UNAVAILABLE = "HelmUnavailable"
+R_INVALID_SPEC = "InvalidSpec"
+R_UNKNOWN_PROVIDER = "UnknownProvider"
+R_CHART_SOURCE = "ChartSourceNotAllowed"
+R_SUCCEEDED = "Succeeded"
+R_DETECTED = "Detected"
+R_NOT_INSTALLED = "NotInstalled"
+R_INSTALLED = "Installed"
+R_INSTALLED_EXTERNALLY = "InstalledExternally"
+R_VERSION_MISMATCH = "VersionMismatch"
+R_PENDING = "Pending"
+
 
 PROVIDER_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 # An exact chart version (SemVer 2, optional leading v): a range would make "which version is installed"

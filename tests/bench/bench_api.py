@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 import psutil
 
-from kubefoundry.api.context import KFD
+from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.runtime import kube as k
 
 REPO = Path(__file__).resolve().parents[2]

@@ -27,8 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 
 from harness import CLUSTER_SH, BackgroundProcess, provider_crds_dir
-from kubefoundry.operator.deployments.reconciler import KFD
-from kubefoundry.operator.models.deployment import KubeFoundryDeploymentSpec
+from kubefoundry.operator.models.deployment import KFD, KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import get_provider
 from kubefoundry.operator.runtime import kube as k
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from kubefoundry.operator.deployments.reconciler import KFD
+from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.runtime import kube as k
 
 T = TypeVar("T")

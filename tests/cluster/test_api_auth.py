@@ -20,7 +20,7 @@ from api_fixtures import Api, assert_error, start_api
 
 from harness import MANIFEST, Cluster, create_test_namespace, service_account_kubeconfig
 from kubefoundry.api.auth import KubernetesAuth
-from kubefoundry.operator.deployments.reconciler import KFD
+from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.runtime import kube as k
 from support import eventually
 

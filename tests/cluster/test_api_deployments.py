@@ -16,9 +16,8 @@ pytest.register_assert_rewrite("api_fixtures")
 from api_fixtures import DYNAMO_POD_LABEL, Api, assert_error, pod_manifest, start_api
 
 from harness import Cluster
-from kubefoundry.api.context import KFD
 from kubefoundry.operator import providers as registry
-from kubefoundry.operator.models.deployment import KubeFoundryDeploymentSpec
+from kubefoundry.operator.models.deployment import KFD, KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import get_provider
 from kubefoundry.operator.providers.dynamo import DynamoProvider
 from kubefoundry.operator.runtime import kube as k

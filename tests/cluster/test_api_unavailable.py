@@ -22,7 +22,7 @@ pytest.register_assert_rewrite("api_fixtures")
 from api_fixtures import Api, Reply, assert_error, start_api
 
 from harness import Cluster
-from kubefoundry.api.context import KFD
+from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.runtime import kube as k
 from support import eventually
 

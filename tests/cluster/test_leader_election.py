@@ -25,7 +25,7 @@ from harness import (
     install_kubefoundry_crds,
     install_provider_crds,
 )
-from kubefoundry.operator.deployments.reconciler import KFD
+from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.runtime import kube as k
 from kubefoundry.operator.runtime.leader import LEASES
 from support import DGD, eventually, kfd

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubefoundry.operator.deployments.reconciler import KFD
-from kubefoundry.operator.models.deployment import KubeFoundryDeploymentSpec
+from kubefoundry.operator.models.deployment import KFD, KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import get_provider
 from kubefoundry.operator.runtime import kube as k
 from support import DGD, condition, events_for, eventually, kfd, wait_for_phase

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from harness import BackgroundProcess, Cluster, dedicated_local_cluster, install_kubefoundry_crds, operator_env
-from kubefoundry.operator.deployments.reconciler import KFD
-from kubefoundry.operator.installs.store import RESOURCE as PROVIDER_INSTALL
+from kubefoundry.operator.models.deployment import KFD
+from kubefoundry.operator.models.providerinstall import RESOURCE as PROVIDER_INSTALL
 from kubefoundry.operator.runtime import kube as k
 from support import condition, events_for, eventually, kfd, wait_for_phase
 

@@ -39,7 +39,7 @@ from harness import (
 )
 from kubefoundry.api.app import create_app
 from kubefoundry.api.context import Timing
-from kubefoundry.operator.installs.store import RESOURCE
+from kubefoundry.operator.models.providerinstall import RESOURCE
 from kubefoundry.operator.providers import get_provider
 from kubefoundry.operator.runtime import kube as k
 from kubefoundry.operator.runtime.instance import INSTANCE_ENV, INSTANCE_LABEL

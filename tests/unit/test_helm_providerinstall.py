@@ -88,11 +88,11 @@ INSTALLED = InstallationState(True, True, True, "1.0.1", (), "dynamo-system")
 MISSING = InstallationState(False, False, False, None, ("dynamographdeployments.nvidia.com",), None)
 
 
-def applied_status(state: InstallationState, reason: str = status_of.R_APPLIED, gen: int = 2) -> dict[str, Any]:
+def applied_status(state: InstallationState, reason: str = pi.R_APPLIED, gen: int = 2) -> dict[str, Any]:
     status: dict[str, Any] = {}
     status_of.apply_detection(status, state, gen)
-    status_of.mark(status, pi.ConditionType.FAILED, False, status_of.R_SUCCEEDED, "", gen)
-    status_of.mark(status, pi.ConditionType.PROGRESSING, reason == status_of.R_WAITING_FOR_OPERATOR, reason, "", gen)
+    status_of.mark(status, pi.ConditionType.FAILED, False, pi.R_SUCCEEDED, "", gen)
+    status_of.mark(status, pi.ConditionType.PROGRESSING, reason == pi.R_WAITING_FOR_OPERATOR, reason, "", gen)
     return status
 
 
@@ -107,24 +107,24 @@ def test_ready_when_applied_and_the_cluster_shows_the_wanted_version() -> None:
 def test_not_ready_for_an_older_generation_or_another_version() -> None:
     status = applied_status(INSTALLED)
     status_of.derive_ready(status, 3, "1.0.1")
-    assert (cond(status, "Ready")["status"], cond(status, "Ready")["reason"]) == ("False", status_of.R_PENDING)
+    assert (cond(status, "Ready")["status"], cond(status, "Ready")["reason"]) == ("False", pi.R_PENDING)
     status = applied_status(INSTALLED)
     status_of.derive_ready(status, 2, "1.2.0")
-    assert cond(status, "Ready")["reason"] == status_of.R_VERSION_MISMATCH
+    assert cond(status, "Ready")["reason"] == pi.R_VERSION_MISMATCH
 
 
 def test_not_ready_while_the_operator_is_not_available() -> None:
-    status = applied_status(MISSING, status_of.R_WAITING_FOR_OPERATOR)
+    status = applied_status(MISSING, pi.R_WAITING_FOR_OPERATOR)
     status_of.derive_ready(status, 2, "1.0.1")
     ready = cond(status, "Ready")
-    assert (ready["status"], ready["reason"]) == ("False", status_of.R_WAITING_FOR_OPERATOR)
+    assert (ready["status"], ready["reason"]) == ("False", pi.R_WAITING_FOR_OPERATOR)
     assert "version" not in status
     assert "dynamographdeployments.nvidia.com" in cond(status, "Installed")["message"]
 
 
 def test_a_helm_failure_makes_ready_false_with_helms_message() -> None:
     status = applied_status(INSTALLED)
-    status_of.mark(status, pi.ConditionType.FAILED, True, status_of.R_HELM_FAILED, "Error: UPGRADE FAILED: boom", 2)
+    status_of.mark(status, pi.ConditionType.FAILED, True, pi.R_HELM_FAILED, "Error: UPGRADE FAILED: boom", 2)
     status_of.derive_ready(status, 2, "1.0.1")
     ready = cond(status, "Ready")
     assert (ready["status"], ready["reason"], ready["message"]) == (
@@ -136,7 +136,7 @@ def test_a_helm_failure_makes_ready_false_with_helms_message() -> None:
 
 
 def test_installed_elsewhere_is_ready_without_our_releases() -> None:
-    status = applied_status(INSTALLED, status_of.R_MANAGED_ELSEWHERE)
+    status = applied_status(INSTALLED, pi.R_MANAGED_ELSEWHERE)
     status_of.derive_ready(status, 2, "1.2.0")  # someone else's version is not ours to judge
     assert (cond(status, "Ready")["status"], cond(status, "Ready")["reason"]) == ("True", "InstalledExternally")
 
