@@ -1,19 +1,47 @@
-"""HTTP concerns below the routes: the JSON body reader (type, size, syntax) and CORS."""
+"""HTTP concerns below the routes: the JSON body reader, the request guard (browser origins, host names,
+content type) and CORS.
+
+The guard holds for every route by construction: it is a middleware, so a route added later is covered
+without declaring anything. A state-changing request (any method but GET, HEAD and OPTIONS) is refused
+when it comes from a browser origin that is not allowed (403 FORBIDDEN, ``origin_not_allowed``): the
+server's own origin (whatever host name it was reached by), the configured CORS origins and, by default,
+localhost development origins are allowed; requests without an ``Origin`` header (curl, scripts, other
+servers) are not browser requests and pass. POST, PUT and PATCH must also say ``Content-Type:
+application/json``, with or without a body (415): a browser sends that type cross-origin only after a
+CORS preflight, which this server answers only for allowed origins, so a page cannot reach a handler with
+a "simple" form or ``no-cors`` request. DELETE carries no body and no type; browsers always preflight it
+cross-origin and always send ``Origin`` with it, so the origin check covers it.
+
+When the server listens on loopback only (the default), it also answers only requests whose ``Host`` is
+an IP address, ``localhost`` (or ``*.localhost``) or a configured name (403, ``host_not_allowed``): a page
+that rebinds its own DNS name to 127.0.0.1 would otherwise be "same-origin" with this server.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
+from aiohttp.web_protocol import RequestPayloadError
 
-from .errors import ApiError, Code
+from .errors import TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, ApiError, ClientGone, Code, body_error
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BODY_KEY = web.AppKey("max_body_bytes", int)
+JSON_TYPE = "application/json"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# aiohttp's own decoding is off (app.py): it answered unknown codings with plain text and undecodable
+# bodies with a 500; these are decoded here, each failure in the envelope.
+ACCEPTED_ENCODINGS = ("gzip", "deflate", "identity")
+_ZLIB_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 # Browsers running a development UI (vite, next, ...) on this machine.
 LOCALHOST_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$")
@@ -23,24 +51,120 @@ CORS_HEADERS = "Content-Type, Authorization"
 CORS_EXPOSED_HEADERS = "WWW-Authenticate, Retry-After, Allow"
 
 
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, or the documented error (415, 413, 400 INVALID_JSON)."""
-    if request.content_type != "application/json":
-        raise ApiError(
-            Code.UNSUPPORTED_MEDIA_TYPE,
-            f"The request body must be application/json, not {request.content_type or 'missing'}",
+# --- the JSON body -------------------------------------------------------------------------------
+
+
+def _unsupported_type(request: web.Request) -> ApiError:
+    found = request.content_type if request.headers.get("Content-Type") else "none"
+    return body_error(
+        f"The request must say Content-Type: {JSON_TYPE}, not {found}",
+        "unsupported_media_type",
+        status=UNSUPPORTED_MEDIA_TYPE,
+        contentType=found,
+        accepted=[JSON_TYPE],
+    )
+
+
+def _too_large(limit: int) -> ApiError:
+    return body_error(f"The request body exceeds {limit} bytes", "too_large", status=TOO_LARGE, limit=limit)
+
+
+def content_coding(request: web.Request) -> str:
+    """The body's one content coding (identity when none), or 415 naming the accepted ones."""
+    header = request.headers.get("Content-Encoding", "")
+    codings = [c.strip().lower() for c in header.split(",") if c.strip() and c.strip().lower() != "identity"]
+    if not codings:
+        return "identity"
+    if len(codings) == 1 and codings[0] in _ZLIB_WBITS:
+        return codings[0]
+    raise body_error(
+        f"Content-Encoding {header!r} is not accepted; send one of {', '.join(ACCEPTED_ENCODINGS)}",
+        "unsupported_content_encoding",
+        status=UNSUPPORTED_MEDIA_TYPE,
+        headers={"Accept-Encoding": ", ".join(c for c in ACCEPTED_ENCODINGS if c != "identity")},
+        contentEncoding=header,
+        accepted=list(ACCEPTED_ENCODINGS),
+    )
+
+
+def decode_body(raw: bytes, coding: str, limit: int) -> bytes:
+    """The body without its content coding; at most `limit` bytes once decoded (a small gzip can be huge)."""
+    if coding == "identity":
+        return raw
+    wbits = _ZLIB_WBITS[coding]
+    if coding == "deflate" and raw[:1] and raw[0] & 0x0F != 8:
+        wbits = -zlib.MAX_WBITS  # raw deflate without the zlib header, as many clients send it
+    decoder = zlib.decompressobj(wbits)
+    try:
+        data = decoder.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise body_error(
+            f"The request body is not valid {coding}: {exc}", "invalid_content_encoding", contentEncoding=coding
+        ) from None
+    if len(data) > limit or decoder.unconsumed_tail:
+        raise _too_large(limit)
+    if not decoder.eof or decoder.unused_data:
+        raise body_error(
+            f"The request body is not one complete {coding} stream", "invalid_content_encoding", contentEncoding=coding
         )
+    return data
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+def parse_object(data: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or VALIDATION_ERROR saying where it went wrong."""
+    try:
+        value = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise body_error(
+            f"The request body is not valid JSON: {exc}",
+            "invalid_json",
+            position=exc.pos,
+            line=exc.lineno,
+            column=exc.colno,
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise body_error(f"The request body is not UTF-8: {exc}", "invalid_json", position=exc.start) from None
+    except RecursionError:
+        raise body_error("The request body is nested too deeply", "invalid_json") from None
+    if not isinstance(value, dict):
+        raise body_error(
+            f"The request body must be a JSON object, not {_json_type(value)}", "not_an_object", type=_json_type(value)
+        )
+    return value
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object, or the documented VALIDATION_ERROR (415, 413 or 400)."""
+    if request.content_type != JSON_TYPE:
+        raise _unsupported_type(request)
+    coding = content_coding(request)
     limit = request.app.get(MAX_BODY_KEY, MAX_BODY_BYTES)  # aiohttp enforces it too while reading
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(Code.PAYLOAD_TOO_LARGE, f"The request body exceeds {limit} bytes")
-    raw = await request.read()  # raises HTTPRequestEntityTooLarge for chunked bodies over the limit
+        raise _too_large(limit)
     try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise ApiError(Code.INVALID_JSON, f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(Code.INVALID_JSON, "The request body must be a JSON object")
-    return data
+        raw = await request.read()
+    except HTTPRequestEntityTooLarge:  # a chunked body over the limit
+        raise _too_large(limit) from None
+    except RequestPayloadError as exc:
+        raise body_error(f"The request body could not be read: {exc}", "incomplete_body") from None
+    except ConnectionResetError:
+        raise ClientGone(f"{request.method} {request.path}: the client closed the connection mid-body") from None
+    return parse_object(decode_body(raw, coding, limit))
+
+
+# --- who may send what ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -60,6 +184,79 @@ class CorsPolicy:
             or origin in self.origins
             or (self.allow_localhost and bool(LOCALHOST_ORIGIN.match(origin)))
         )
+
+
+def _authority(value: str) -> str:
+    """host[:port] in lower case, without a default port (browsers leave it out of Origin)."""
+    value = value.strip().lower()
+    for default in (":80", ":443"):
+        if value.endswith(default):
+            return value[: -len(default)]
+    return value
+
+
+def same_origin(request: web.Request, origin: str) -> bool:
+    """Whether `origin` is this server as the client reached it (its Host header). The scheme is not
+    compared: behind a TLS-terminating proxy the browser says https while this server sees http."""
+    _, sep, authority = origin.partition("://")
+    return bool(sep) and _authority(authority) == _authority(request.host)
+
+
+def _hostname(host_header: str) -> str:
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which Host names a loopback-only server answers: IP addresses, localhost and configured names."""
+
+    names: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_list(cls, names: Iterable[str]) -> HostPolicy:
+        return cls(frozenset(n.strip().lower() for n in names if n.strip()))
+
+    def allows(self, host_header: str) -> bool:
+        name = _hostname(host_header)
+        if "*" in self.names or name in self.names or name == "localhost" or name.endswith(".localhost"):
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+
+
+def guard_middleware(cors: CorsPolicy, hosts: HostPolicy | None) -> Any:
+    """Refuses what a web page could send behind the user's back (see the module docstring)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if hosts is not None and not hosts.allows(request.host):
+            raise ApiError(
+                Code.FORBIDDEN,
+                f"This server does not answer requests for host {request.host!r} (start it with --allowed-hosts)",
+                {"reason": "host_not_allowed", "host": request.host},
+            )
+        # Unknown routes and methods get their 404/405 whatever they carry.
+        if request.method not in SAFE_METHODS and request.match_info.http_exception is None:
+            origin = request.headers.get("Origin")
+            if origin is not None and not (same_origin(request, origin) or cors.allows(origin)):
+                raise ApiError(
+                    Code.FORBIDDEN,
+                    f"Requests from the web page at {origin} may not change anything here "
+                    "(allow the origin with --cors-origins)",
+                    {"reason": "origin_not_allowed", "origin": origin},
+                )
+            if request.method in BODY_METHODS and request.content_type != JSON_TYPE:
+                raise _unsupported_type(request)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return middleware
 
 
 def cors_middleware(policy: CorsPolicy) -> Any:

@@ -93,7 +93,12 @@ def assert_error(reply: Reply, status: int, code: str) -> dict[str, Any]:
     assert isinstance(reply.body, dict) and set(reply.body) == {"error", "code", "details"}, reply.body
     assert reply.body["code"] == code, reply.body
     assert isinstance(reply.body["error"], str) and reply.body["error"], reply.body
-    assert reply.body["details"] is None or isinstance(reply.body["details"], list), reply.body
+    details = reply.body["details"]
+    assert isinstance(details, dict), reply.body
+    # Per-field problems under "fields" (never an empty list), each exactly {field, message, type}.
+    if "fields" in details:
+        assert details["fields"] and all(set(f) == {"field", "message", "type"} for f in details["fields"]), details
+    assert isinstance(details.get("reason", ""), str), details
     assert "Traceback" not in json.dumps(reply.body)
     return reply.body  # type: ignore[no-any-return]
 

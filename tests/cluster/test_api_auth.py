@@ -101,7 +101,9 @@ async def test_a_namespace_editor_deploys_there_and_nowhere_else(
     as_alice = bearer(alice)
 
     async def call(method: str, path: str, body: Any = None, **params: str) -> Any:
-        return await secured.call(method, path, json_body=body, params=params or None, headers=as_alice)
+        # Every POST says it is JSON, with or without a body (server.py's request guard).
+        headers = {**as_alice, "Content-Type": "application/json"}
+        return await secured.call(method, path, json_body=body, params=params or None, headers=headers)
 
     listed = await call("GET", "/api/deployments", namespace=namespace)
     assert listed.status == 200 and listed.body == {"deployments": []}

@@ -222,7 +222,8 @@ def test_kubernetes_errors_map_to_codes(status: int, reason: str, code: Code) ->
     body = {"details": {"causes": [{"field": "spec.replicas", "message": "bad", "reason": "FieldValueInvalid"}]}}
     err = from_kube(k.KubeError(status, reason, "message", body))
     assert err.code == code
-    assert err.details == [{"field": "spec.replicas", "message": "bad", "type": "FieldValueInvalid"}]
+    assert err.details == {"fields": [{"field": "spec.replicas", "message": "bad", "type": "FieldValueInvalid"}]}
+    assert from_kube(k.KubeError(status, reason, "message")).details == {}
 
 
 @pytest.mark.parametrize(
