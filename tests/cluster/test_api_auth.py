@@ -133,6 +133,9 @@ async def test_a_namespace_editor_deploys_there_and_nowhere_else(
     assert_error(await call("POST", "/api/installation/providers/dynamo/uninstall"), 403, "FORBIDDEN")
     # The manual commands show the ProviderInstall's values, which may hold credentials.
     assert_error(await call("GET", "/api/installation/providers/dynamo/commands"), 403, "FORBIDDEN")
+    # Whether helm runs is installation state too: listing ProviderInstalls is not hers.
+    helm = assert_error(await call("GET", "/api/installation/helm/status"), 403, "FORBIDDEN")
+    assert "may not list providerinstalls.kubefoundry.io across the cluster" in helm["error"], helm
     assert (await call("GET", "/api/models")).status == 200  # authenticated is enough for the catalog
     deleted = await call("DELETE", "/api/deployments/mine", namespace=namespace)
     assert deleted.status == 200, deleted
