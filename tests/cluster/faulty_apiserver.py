@@ -58,6 +58,15 @@ def answer_watches(code: int, reason: str, message: str) -> Fault:
     return fault
 
 
+def answer_everything(code: int, reason: str, message: str) -> Fault:
+    """Every request gets an HTTP error `code`, as from an API server that is starting (503) or overloaded (429)."""
+
+    async def fault(request: web.Request) -> web.StreamResponse | None:
+        return web.json_response(status_body(code, reason, message), status=code)
+
+    return fault
+
+
 def expire_watches() -> Fault:
     """Every watch is accepted, then answered with the ERROR event of an expired resourceVersion."""
 
