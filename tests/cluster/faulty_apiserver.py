@@ -1,7 +1,8 @@
 """A misbehaving API server for tests: an HTTP proxy in front of the real one that can answer some
 requests itself (410 Gone, 504, 503, ...) or cut watches short, and records every request it sees.
 
-The proxy forwards with the test's own Kube client (so any kubeconfig the suite runs against works) and
+Use it with ``pytest_plugins = ["faulty_apiserver"]`` and the ``faulty`` fixture. The proxy forwards with the
+test's own Kube client (so any kubeconfig the suite runs against works) and
 serves plain HTTP on 127.0.0.1; `kubeconfig()` writes a kubeconfig that points a client at it.
 """
 
@@ -9,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 from aiohttp import web
 
@@ -179,6 +181,15 @@ class FaultyApiServer:
             if request.transport is not None:
                 self._watching.pop(request.transport, None)
             upstream.release()
+
+
+@pytest.fixture
+async def faulty(kube: k.Kube) -> AsyncIterator[FaultyApiServer]:
+    """A FaultyApiServer in front of the test cluster, passing everything through until told otherwise."""
+    server = FaultyApiServer(kube)
+    await server.start()
+    yield server
+    await server.stop()
 
 
 async def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:

@@ -20,16 +20,10 @@ from kubefoundry.api.cache import WatchCache
 from kubefoundry.api.context import Timing
 from kubefoundry.operator.runtime import kube as k
 
+pytest_plugins = ["faulty_apiserver"]
+
 WINDOW_S = 3.0
 PATH = "/api/v1/configmaps"
-
-
-@pytest.fixture
-async def faulty(kube: k.Kube) -> AsyncIterator[FaultyApiServer]:
-    server = FaultyApiServer(kube)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -10,10 +10,6 @@ refused DELETE never reached its handler.
 from __future__ import annotations
 
 import re
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +18,9 @@ import pytest
 
 pytest.register_assert_rewrite("api_fixtures")
 
-from api_fixtures import Api, Reply, assert_error, start_api
+from api_fixtures import Api, Reply, api_process, assert_error, http_get, start_api
 
-from harness import BackgroundProcess, Cluster, free_port
+from harness import Cluster
 from kubefoundry.api.server import SAFE_METHODS
 from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.runtime import kube as k
@@ -157,30 +153,10 @@ async def test_a_loopback_server_answers_only_its_own_host_names(kube: k.Kube) -
         await server.client.close()
 
 
-def _get(url: str, host: str | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers={"Host": host} if host else {})
-    try:
-        with urllib.request.urlopen(request, timeout=2) as resp:
-            return int(resp.status), resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError:
-        return 0, b""
-
-
 def test_the_server_listens_on_loopback_by_default(
     cluster: Cluster, kubefoundry_crds: None, provider_crds: Path
 ) -> None:
-    port = free_port()
-    proc = BackgroundProcess(
-        "api-default-host", [sys.executable, "-m", "kubefoundry.api", "--port", str(port)], cluster.kubeconfig
-    )
-    proc.start()
-    try:
-        deadline = time.monotonic() + 30
-        while _get(f"http://127.0.0.1:{port}/api/health")[0] != 200:
-            assert proc.running() and time.monotonic() < deadline, proc.log()
-            time.sleep(0.1)
+    with api_process("api-default-host", cluster.kubeconfig) as (proc, port):
         assert proc.proc is not None
         listening = {
             (c.laddr.ip, c.laddr.port)
@@ -188,7 +164,5 @@ def test_the_server_listens_on_loopback_by_default(
             if c.status == psutil.CONN_LISTEN
         }
         assert listening == {("127.0.0.1", port)}, listening
-        status, body = _get(f"http://127.0.0.1:{port}/api/health", host=f"rebound.example:{port}")
+        status, body = http_get(f"http://127.0.0.1:{port}/api/health", host=f"rebound.example:{port}")
         assert status == 403 and b"host_not_allowed" in body, body
-    finally:
-        proc.stop()

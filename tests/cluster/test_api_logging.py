@@ -7,42 +7,22 @@ requests are written on raw sockets, as a misbehaving client would.
 from __future__ import annotations
 
 import socket
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_fixtures import api_process
 
-from harness import BackgroundProcess, Cluster, free_port
-
-
-def _healthy(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as resp:
-            return int(resp.status) == 200
-    except OSError:
-        return False
+from harness import BackgroundProcess, Cluster
 
 
 @pytest.fixture
-def api_process(
+def logging_api(
     cluster: Cluster, kubefoundry_crds: None, provider_crds: Path
 ) -> Iterator[tuple[BackgroundProcess, int]]:
-    port = free_port()
-    proc = BackgroundProcess(
-        "api-logging", [sys.executable, "-m", "kubefoundry.api", "--port", str(port)], cluster.kubeconfig
-    )
-    proc.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not _healthy(port):
-            assert proc.running() and time.monotonic() < deadline, proc.log()
-            time.sleep(0.1)
-        yield proc, port
-    finally:
-        proc.stop()
+    with api_process("api-logging", cluster.kubeconfig) as running:
+        yield running
 
 
 def _exchange(port: int, raw: bytes, *, hang_up: bool = False) -> bytes:
@@ -68,8 +48,8 @@ def _wait_for(proc: BackgroundProcess, text: str, timeout: float = 10) -> None:
 HEAD = b"POST /api/deployments HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 
 
-def test_client_mistakes_are_one_line_each(api_process: tuple[BackgroundProcess, int]) -> None:
-    proc, port = api_process
+def test_client_mistakes_are_one_line_each(logging_api: tuple[BackgroundProcess, int]) -> None:
+    proc, port = logging_api
     # A client that hangs up halfway through its body.
     _exchange(port, HEAD + b'Content-Length: 100\r\n\r\n{"name":', hang_up=True)
     _wait_for(proc, "the client closed the connection mid-body")

@@ -11,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from faulty_apiserver import FaultyApiServer, answer_everything
 
 from harness import BackgroundProcess
@@ -23,16 +21,10 @@ from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.runtime import kube as k
 from support import eventually, kfd
 
+pytest_plugins = ["faulty_apiserver"]
+
 STARTING = "the request has been made before all known HTTP paths have been installed, please try again"
 OUTAGE_S = 5.0
-
-
-@pytest.fixture
-async def faulty(kube: k.Kube) -> AsyncIterator[FaultyApiServer]:
-    server = FaultyApiServer(kube)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def _reconciled(kube: k.Kube, namespace: str, name: str) -> dict[str, Any] | None:
