@@ -14,12 +14,13 @@ from aiohttp import web
 from kubefoundry.operator.runtime import kube as k
 
 from .auth import AUTH, KubernetesAuth
+from .body import MAX_BODY_BYTES, MAX_BODY_KEY
 from .context import CONTEXT, ApiContext, Timing
 from .errors import error_middleware
 from .openapi import build_document
 from .routes import TABLES, operations
 from .routes.docs import OPENAPI
-from .server import MAX_BODY_BYTES, MAX_BODY_KEY, CorsPolicy, HostPolicy, cors_middleware, guard_middleware
+from .server import CorsPolicy, HostPolicy, cors_middleware, guard_middleware
 
 
 def create_app(

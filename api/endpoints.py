@@ -18,8 +18,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .auth import AUTH, Permission
+from .body import read_json
 from .errors import STATUS, TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, ApiError, Code, from_pydantic
-from .server import BODY_METHODS, SAFE_METHODS, read_json
+from .server import BODY_METHODS, SAFE_METHODS
 
 PREFIX = "/api"
 Handler = Callable[..., Awaitable[web.StreamResponse]]

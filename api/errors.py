@@ -231,9 +231,9 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return response
     except ApiError as err:
         return error_response(err)
-    except ClientGone as exc:  # expected on any network: one line, no trace
+    except ClientGone as exc:  # expected on any network: one line, no trace (and nobody reads the answer)
         log.info("%s", exc)
-        return web.Response(status=400)
+        return error_response(body_error("The request body was cut short", "incomplete_body"))
     except k.ClusterUnavailable as exc:
         return error_response(unavailable(f"The Kubernetes API cannot be reached: {exc}"))
     except k.KubeError as exc:

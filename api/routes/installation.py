@@ -38,11 +38,11 @@ from kubefoundry.operator.runtime import kube as k
 from kubefoundry.operator.runtime.instance import instance_labels
 
 from .. import permissions
+from ..body import read_json
 from ..context import context_of
 from ..endpoints import EndpointTable, Inputs, json_response
 from ..errors import ApiError, Code, field_error, from_pydantic
 from ..schemas import Response
-from ..server import read_json
 
 # Where POST install takes the charts from when the body names no chartSource (and what GET commands shows
 # when there is no ProviderInstall): an oci:// reference, an https repository or a local directory. Unset:
