@@ -89,7 +89,6 @@ class WatchCache:
         self._rv: str | None = None  # where the next watch starts; None: list first
         self._last_rv: str | None = None  # the newest resourceVersion seen, for NotOlderThan relists
         self._rv_expired = False
-        self.lists = 0  # LISTs sent, for tests and benchmarks
         self._items: dict[Key, Obj] = {}
         self._by_namespace: dict[str, dict[str, Obj]] = {}
         self._tombstones: dict[Key, tuple[int | None, float]] = {}
@@ -270,7 +269,6 @@ class WatchCache:
         self._attempted.set()
 
     async def _list(self) -> None:
-        self.lists += 1
         if self._last_rv is None or self._rv_expired:
             # Any state the API server's watch cache holds; after 410 Gone that cache may have moved past us.
             version, match = "0", None
