@@ -14,12 +14,13 @@ from aiohttp import web
 from kubefoundry.operator.runtime import kube as k
 
 from .auth import AUTH, KubernetesAuth
+from .body import MAX_BODY_BYTES, MAX_BODY_KEY
 from .context import CONTEXT, ApiContext, Timing
 from .errors import error_middleware
 from .openapi import build_document
 from .routes import TABLES, operations
 from .routes.docs import OPENAPI
-from .server import MAX_BODY_BYTES, MAX_BODY_KEY, CorsPolicy, cors_middleware
+from .server import CorsPolicy, HostPolicy, cors_middleware, guard_middleware
 
 
 def create_app(
@@ -30,12 +31,19 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     timing: Timing | None = None,
     auth: KubernetesAuth | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> web.Application:
-    """`auth`: check each caller's token and RBAC (see auth.py); None serves everyone."""
+    """`auth`: check each caller's token and RBAC (see auth.py); None serves everyone.
+    `allowed_hosts`: answer only these Host names besides IP addresses and localhost (a server listening
+    on loopback only, see server.py); None answers any."""
     policy = CorsPolicy.from_list(cors_origins, allow_localhost=allow_localhost_origins)
+    hosts = HostPolicy.from_list(allowed_hosts) if allowed_hosts is not None else None
     app = web.Application(
         client_max_size=max_body_bytes,
-        middlewares=[cors_middleware(policy), error_middleware],
+        # Outermost first: CORS headers on every answer, errors as the envelope, then the request guard.
+        middlewares=[cors_middleware(policy), error_middleware, guard_middleware(policy, hosts)],
+        # Bodies are decoded by server.read_json, which answers every coding problem in the envelope.
+        handler_args={"auto_decompress": False},
     )
     app[MAX_BODY_KEY] = max_body_bytes
     if auth is not None:

@@ -20,7 +20,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -130,7 +130,7 @@ class KubernetesAuth:
                 raise ApiError(
                     Code.FORBIDDEN,
                     f"{user.username} may not {permission.describe()}{because}",
-                    [{"field": "", "message": permission.describe(), "type": "forbidden"}],
+                    {"reason": "rbac_denied", "permission": asdict(permission)},
                 )
 
     async def _once(self, key: Any, review: Callable[[], Awaitable[Any]]) -> Any:

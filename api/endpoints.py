@@ -18,8 +18,9 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .auth import AUTH, Permission
-from .errors import ApiError, Code, from_pydantic
-from .server import read_json
+from .body import read_json
+from .errors import STATUS, TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, ApiError, Code, from_pydantic
+from .server import BODY_METHODS, SAFE_METHODS
 
 PREFIX = "/api"
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -49,10 +50,15 @@ class Operation:
     description: str = ""
     public: bool = False  # served without authentication even with --auth kubernetes
     access: Access | None = None
+    optional_body: bool = False  # the handler reads a JSON body when there is one (read_json)
 
     @property
     def full_path(self) -> str:
         return PREFIX + self.path
+
+    @property
+    def reads_body(self) -> bool:
+        return self.body_model is not None or self.optional_body
 
 
 def _validate(model: type[BaseModel], data: Mapping[str, Any]) -> BaseModel:
@@ -89,6 +95,7 @@ class EndpointTable:
         description: str = "",
         public: bool = False,
         access: Access | None = None,
+        optional_body: bool = False,
     ) -> Callable[[Handler], Handler]:
         op = Operation(
             method=method,
@@ -105,6 +112,7 @@ class EndpointTable:
             description=description,
             public=public,
             access=access,
+            optional_body=optional_body,
         )
 
         def decorate(handler: Handler) -> Handler:
@@ -140,18 +148,23 @@ class EndpointTable:
             app.router.add_route(op.method, op.full_path, handler, name=op.operation_id)
 
 
-def all_errors(op: Operation, *, authenticated: bool = False) -> tuple[Code, ...]:
-    """Every code an operation can answer with: its own, those its inputs imply, and, when the server
-    checks callers (`authenticated`), those of authentication and authorization."""
-    codes: list[Code] = list(op.errors)
+def all_errors(op: Operation, *, authenticated: bool = False) -> tuple[tuple[Code, int], ...]:
+    """Every (code, status) an operation can answer with: its own, those its inputs and method imply
+    (server.py's request guard), and, when the server checks callers (`authenticated`), those of
+    authentication and authorization."""
+    errors: list[tuple[Code, int]] = [(code, STATUS[code]) for code in op.errors]
     if authenticated and not op.public:
-        codes += [Code.UNAUTHENTICATED, Code.FORBIDDEN]
-    if op.path_model or op.query_model or op.body_model:
-        codes.append(Code.VALIDATION_ERROR)
-    if op.body_model:
-        codes += [Code.INVALID_JSON, Code.PAYLOAD_TOO_LARGE, Code.UNSUPPORTED_MEDIA_TYPE]
-    codes.append(Code.INTERNAL_ERROR)
-    return tuple(dict.fromkeys(codes))
+        errors += [(Code.UNAUTHENTICATED, 401), (Code.FORBIDDEN, 403)]
+    if op.method not in SAFE_METHODS:
+        errors.append((Code.FORBIDDEN, 403))  # a browser origin that is not allowed
+    if op.path_model or op.query_model or op.reads_body:
+        errors.append((Code.VALIDATION_ERROR, 400))
+    if op.reads_body:
+        errors.append((Code.VALIDATION_ERROR, TOO_LARGE))
+    if op.method in BODY_METHODS:
+        errors.append((Code.VALIDATION_ERROR, UNSUPPORTED_MEDIA_TYPE))
+    errors.append((Code.INTERNAL_ERROR, 500))
+    return tuple(dict.fromkeys(errors))
 
 
 def not_found(message: str) -> ApiError:

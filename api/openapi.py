@@ -76,14 +76,18 @@ def _parameters(model: type[BaseModel], location: Literal["path", "query"], comp
     return params
 
 
+def _meaning(code: Code, status: int) -> str:
+    return errors.BODY_STATUSES.get(status, errors.DESCRIPTIONS[code])
+
+
 def _error_responses(op: Operation, authenticated: bool) -> dict[str, JSON]:
     by_status: dict[int, list[Code]] = defaultdict(list)
-    for code in all_errors(op, authenticated=authenticated):
-        by_status[errors.STATUS[code]].append(code)
+    for code, status in all_errors(op, authenticated=authenticated):
+        by_status[status].append(code)
     out: dict[str, JSON] = {}
     for status, codes in sorted(by_status.items()):
         response: JSON = {
-            "description": " ".join(f"{c.value}: {errors.DESCRIPTIONS[c]}" for c in codes),
+            "description": " ".join(f"{c.value}: {_meaning(c, status)}" for c in codes),
             "content": {
                 "application/json": {
                     "schema": {
@@ -101,10 +105,16 @@ def _error_responses(op: Operation, authenticated: bool) -> dict[str, JSON]:
 
 
 def _error_table() -> str:
-    rows = "\n".join(f"| {c.value} | {errors.STATUS[c]} | {errors.DESCRIPTIONS[c]} |" for c in Code)
+    rows = [(c, errors.STATUS[c]) for c in Code]
+    rows[1:1] = [(Code.VALIDATION_ERROR, status) for status in errors.BODY_STATUSES]
+    lines = "\n".join(f"| {c.value} | {status} | {_meaning(c, status)} |" for c, status in rows)
     return (
         "Every error is JSON `{error, code, details}`, including unknown routes (404 NOT_FOUND) and "
-        "wrong methods (405 METHOD_NOT_ALLOWED).\n\n| code | status | meaning |\n|---|---|---|\n" + rows
+        "wrong methods (405 METHOD_NOT_ALLOWED). `details` is always an object: `{}` when there is "
+        "nothing to add, `{fields: [{field, message, type}]}` for per-field problems, and `reason` (with "
+        "more keys such as `position`) when a request body was refused as a whole. POST, PUT and PATCH "
+        "must send `Content-Type: application/json`, with or without a body; state-changing requests from "
+        "browser origins that are not allowed are refused.\n\n| code | status | meaning |\n|---|---|---|\n" + lines
     )
 
 

@@ -40,6 +40,11 @@ def read_gpus(_: Inputs) -> list[Permission]:
     return [Permission("list", "", "nodes")]
 
 
+def read_helm_status(_: Inputs) -> list[Permission]:
+    """Whether helm can run here is part of the installation state: whoever may list the installations."""
+    return [Permission("list", GROUP, PROVIDER_INSTALLS)]
+
+
 def read_installation(i: Inputs) -> list[Permission]:
     return [Permission("get", GROUP, PROVIDER_INSTALLS, None, i["path"].id)]
 

@@ -63,10 +63,32 @@ class ErrorDetail(Response):
     type: Annotated[str, Field(description="A machine-readable kind of problem.")]
 
 
+class ErrorDetails(BaseModel):
+    """Always an object: {} when there is nothing to add. Keys besides these depend on `reason`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    fields: Annotated[list[ErrorDetail], Field(description="Per-field problems, when there are any.")] = Field(
+        default_factory=list
+    )
+    reason: Annotated[
+        str,
+        Field(
+            description=(
+                "Why a request was refused as a whole, e.g. invalid_json (with position, line, column), "
+                "not_an_object, too_large (limit), unsupported_media_type, unsupported_content_encoding "
+                "(accepted), invalid_content_encoding, incomplete_body, origin_not_allowed, host_not_allowed, "
+                "rbac_denied (permission)."
+            ),
+            json_schema_extra=lambda schema: schema.pop("default", None),
+        ),
+    ] = ""
+
+
 class ErrorResponse(Response):
     error: Annotated[str, Field(description="What went wrong, for people.")]
     code: Annotated[Code, Field(description="What went wrong, for programs.")]
-    details: Annotated[list[ErrorDetail] | None, Field(description="Per-field problems, when there are any.")]
+    details: Annotated[ErrorDetails, Field(description="More about the error: always an object.")]
 
 
 # --- health, cluster, settings ----------------------------------------------------------------------

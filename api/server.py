@@ -1,19 +1,36 @@
-"""HTTP concerns below the routes: the JSON body reader (type, size, syntax) and CORS."""
+"""HTTP concerns below the routes: the request guard (browser origins, host names, content type) and CORS.
+
+The guard holds for every route by construction: it is a middleware, so a route added later is covered
+without declaring anything. A state-changing request (any method but GET, HEAD and OPTIONS) is refused
+when it comes from a browser origin that is not allowed (403 FORBIDDEN, ``origin_not_allowed``): the
+server's own origin (whatever host name it was reached by), the configured CORS origins and, by default,
+localhost development origins are allowed; requests without an ``Origin`` header (curl, scripts, other
+servers) are not browser requests and pass. POST, PUT and PATCH must also say ``Content-Type:
+application/json``, with or without a body (415): a browser sends that type cross-origin only after a
+CORS preflight, which this server answers only for allowed origins, so a page cannot reach a handler with
+a "simple" form or ``no-cors`` request. DELETE carries no body and no type; browsers always preflight it
+cross-origin and always send ``Origin`` with it, so the origin check covers it.
+
+When the server listens on loopback only (the default), it also answers only requests whose ``Host`` is
+an IP address, ``localhost`` (or ``*.localhost``) or a configured name (403, ``host_not_allowed``): a page
+that rebinds its own DNS name to 127.0.0.1 would otherwise be "same-origin" with this server.
+"""
 
 from __future__ import annotations
 
-import json
+import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from .body import JSON_TYPE, unsupported_type
 from .errors import ApiError, Code
 
-MAX_BODY_BYTES = 1024 * 1024
-MAX_BODY_KEY = web.AppKey("max_body_bytes", int)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 # Browsers running a development UI (vite, next, ...) on this machine.
 LOCALHOST_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$")
@@ -21,26 +38,6 @@ CORS_METHODS = "GET, POST, PUT, DELETE, OPTIONS"
 CORS_HEADERS = "Content-Type, Authorization"
 # Headers of our errors a browser client needs to read (401's challenge, 503's retry hint, 405's methods).
 CORS_EXPOSED_HEADERS = "WWW-Authenticate, Retry-After, Allow"
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, or the documented error (415, 413, 400 INVALID_JSON)."""
-    if request.content_type != "application/json":
-        raise ApiError(
-            Code.UNSUPPORTED_MEDIA_TYPE,
-            f"The request body must be application/json, not {request.content_type or 'missing'}",
-        )
-    limit = request.app.get(MAX_BODY_KEY, MAX_BODY_BYTES)  # aiohttp enforces it too while reading
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(Code.PAYLOAD_TOO_LARGE, f"The request body exceeds {limit} bytes")
-    raw = await request.read()  # raises HTTPRequestEntityTooLarge for chunked bodies over the limit
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise ApiError(Code.INVALID_JSON, f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ApiError(Code.INVALID_JSON, "The request body must be a JSON object")
-    return data
 
 
 @dataclass(frozen=True)
@@ -60,6 +57,79 @@ class CorsPolicy:
             or origin in self.origins
             or (self.allow_localhost and bool(LOCALHOST_ORIGIN.match(origin)))
         )
+
+
+def _authority(value: str) -> str:
+    """host[:port] in lower case, without a default port (browsers leave it out of Origin)."""
+    value = value.strip().lower()
+    for default in (":80", ":443"):
+        if value.endswith(default):
+            return value[: -len(default)]
+    return value
+
+
+def same_origin(request: web.Request, origin: str) -> bool:
+    """Whether `origin` is this server as the client reached it (its Host header). The scheme is not
+    compared: behind a TLS-terminating proxy the browser says https while this server sees http."""
+    _, sep, authority = origin.partition("://")
+    return bool(sep) and _authority(authority) == _authority(request.host)
+
+
+def _hostname(host_header: str) -> str:
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which Host names a loopback-only server answers: IP addresses, localhost and configured names."""
+
+    names: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_list(cls, names: Iterable[str]) -> HostPolicy:
+        return cls(frozenset(n.strip().lower() for n in names if n.strip()))
+
+    def allows(self, host_header: str) -> bool:
+        name = _hostname(host_header)
+        if "*" in self.names or name in self.names or name == "localhost" or name.endswith(".localhost"):
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+
+
+def guard_middleware(cors: CorsPolicy, hosts: HostPolicy | None) -> Any:
+    """Refuses what a web page could send behind the user's back (see the module docstring)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if hosts is not None and not hosts.allows(request.host):
+            raise ApiError(
+                Code.FORBIDDEN,
+                f"This server does not answer requests for host {request.host!r} (start it with --allowed-hosts)",
+                {"reason": "host_not_allowed", "host": request.host},
+            )
+        # Unknown routes and methods get their 404/405 whatever they carry.
+        if request.method not in SAFE_METHODS and request.match_info.http_exception is None:
+            origin = request.headers.get("Origin")
+            if origin is not None and not (same_origin(request, origin) or cors.allows(origin)):
+                raise ApiError(
+                    Code.FORBIDDEN,
+                    f"Requests from the web page at {origin} may not change anything here "
+                    "(allow the origin with --cors-origins)",
+                    {"reason": "origin_not_allowed", "origin": origin},
+                )
+            if request.method in BODY_METHODS and request.content_type != JSON_TYPE:
+                raise unsupported_type(request)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return middleware
 
 
 def cors_middleware(policy: CorsPolicy) -> Any:

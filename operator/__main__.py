@@ -17,6 +17,7 @@ from .runtime.elected import run_elected
 from .runtime.instance import configure as configure_providerinstall_persistence
 from .runtime.leader import LeaseTiming
 from .runtime.settings import operator_namespace
+from .runtime.transient import install_log_filter
 
 
 @kopf.on.startup()
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
     kopf.configure(verbose=args.verbose)
+    install_log_filter()
     namespaces: list[str] = args.namespace
     scope: dict[str, Any] = {"clusterwide": not namespaces, "namespaces": namespaces, "standalone": True}
     if not args.leader_elect:

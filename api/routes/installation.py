@@ -38,11 +38,11 @@ from kubefoundry.operator.runtime import kube as k
 from kubefoundry.operator.runtime.instance import instance_labels
 
 from .. import permissions
+from ..body import read_json
 from ..context import context_of
 from ..endpoints import EndpointTable, Inputs, json_response
 from ..errors import ApiError, Code, field_error, from_pydantic
 from ..schemas import Response
-from ..server import read_json
 
 # Where POST install takes the charts from when the body names no chartSource (and what GET commands shows
 # when there is no ProviderInstall): an oci:// reference, an https repository or a local directory. Unset:
@@ -236,20 +236,47 @@ async def _write_spec(kube: k.Kube, name: str, changes: dict[str, Any]) -> None:
 # --- routes -------------------------------------------------------------------------------------------
 
 
+class HelmStatusCache:
+    """`helm version`, run once per process: helm does not change while the process runs. Concurrent
+    requests share one run; a failure (helm missing, a timeout under load) is asked again after a while."""
+
+    RETRY_FAILURE_AFTER = 30.0
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._answer: dict[str, Any] | None = None
+        self._failed_at = 0.0
+
+    async def get(self) -> dict[str, Any]:
+        async with self._lock:
+            fresh_failure = time.monotonic() - self._failed_at < self.RETRY_FAILURE_AFTER
+            if self._answer is not None and (self._answer["available"] or fresh_failure):
+                return self._answer
+            try:
+                found = await helm.version()
+            except helm.HelmError:
+                self._answer, self._failed_at = {"available": False, "version": None}, time.monotonic()
+            else:
+                self._answer = {"available": True, "version": found or None}
+            return self._answer
+
+
+HELM_STATUS = HelmStatusCache()
+
+
 @table.route(
     "GET",
     "/installation/helm/status",
     operation_id="getHelmStatus",
+    access=permissions.read_helm_status,
     summary="Whether helm can be run, and its version",
     tag=TAG,
     response=HelmStatus,
+    description="Asked once per API process (helm does not change while it runs); a failure is asked again "
+    f"after {HelmStatusCache.RETRY_FAILURE_AFTER:.0f} s.",
 )
 async def get_helm_status(request: web.Request) -> web.Response:
-    try:
-        found = await helm.version()
-    except helm.HelmError:
-        return json_response({"available": False, "version": None})
-    return json_response({"available": True, "version": found or None})
+    return json_response(await HELM_STATUS.get())
 
 
 @table.route(
@@ -313,6 +340,7 @@ def _refreshes_installation(handler: InstallationHandler) -> InstallationHandler
     "/installation/providers/{id}/install",
     operation_id="installProvider",
     access=permissions.install_provider,
+    optional_body=True,
     summary="Install the provider (creates or updates its ProviderInstall) and report the outcome",
     tag=TAG,
     response=InstallationResult,
@@ -356,6 +384,7 @@ async def install_provider(request: web.Request, path: ProviderPath) -> web.Resp
     "/installation/providers/{id}/upgrade",
     operation_id="upgradeProvider",
     access=permissions.upgrade_provider,
+    optional_body=True,
     summary="Upgrade the provider (updates its ProviderInstall's version) and report the outcome",
     tag=TAG,
     response=InstallationResult,

@@ -39,15 +39,55 @@ log() { printf '[cluster] %s\n' "$*" >&2; }
 k() { "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 
 healthy() {
-  [[ -f "$KUBECONFIG_FILE" ]] && k get --raw /readyz >/dev/null 2>&1
+  [[ -f "$KUBECONFIG_FILE" ]] && k get --raw /readyz --request-timeout=2s >/dev/null 2>&1
 }
 
+components() { "$PYTHON" "$HERE/components.py" "$@"; }
+
+# The components' own words: each one's last error line.
+report_errors() {
+  local line
+  while IFS= read -r line; do [[ -n $line ]] && log "  $line"; done < <(components errors "$CLUSTER_DIR" "$@")
+}
+
+# Waits for the API server. $2: the pid of a `kwokctl start` under way (it waits up to two minutes
+# itself); a component that exits, or kwokctl failing, ends the wait at once with their own words.
 wait_healthy() {
-  local deadline=$(( $(date +%s) + ${1:-60} ))
+  local deadline=$(( $(date +%s) + ${1:-60} )) starter=${2:-} dead
   until healthy; do
-    (( $(date +%s) < deadline )) || { log "API server did not become ready"; return 1; }
+    dead=$(components exited "$CLUSTER_DIR")
+    if [[ -n $dead ]]; then
+      log "cluster '$NAME' cannot start: ${dead// /, } exited"
+      # shellcheck disable=SC2086  # one name per word
+      report_errors $dead
+      give_up "$starter"
+      return 1
+    fi
+    if [[ -n $starter ]] && ! kill -0 "$starter" 2>/dev/null; then
+      if ! wait "$starter"; then
+        log "kwokctl could not start cluster '$NAME'"
+        report_errors
+        give_up ""
+        return 1
+      fi
+      starter=""
+    fi
+    if (( $(date +%s) >= deadline )); then
+      log "API server of cluster '$NAME' did not become ready"
+      report_errors etcd kube-apiserver
+      give_up "$starter"
+      return 1
+    fi
     sleep 0.5
   done
+  if [[ -n $starter ]]; then wait "$starter" || true; fi  # it returns once it sees the API server too
+}
+
+# A cluster that cannot start is stopped rather than left retrying (its data stays for a later `up`).
+give_up() {
+  if [[ -n ${1:-} ]]; then kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; fi
+  "$KWOKCTL" stop cluster --name "$NAME" >/dev/null 2>&1 || true
+  log "stopped cluster '$NAME'; logs: $CLUSTER_DIR/logs/ ('bash deploy/local/cluster.sh down' deletes it and its data)"
 }
 
 apply_nodes() {
@@ -103,30 +143,72 @@ install_provider_crds() {
   k wait --for=condition=Established crd --all --timeout=60s >/dev/null
 }
 
+# Starts the components of an existing cluster that are not running (all of them after `stop`), after
+# moving any of its ports that another process took meanwhile (another cluster created while this one was
+# stopped gets the same free ports from kwokctl).
+start_stopped() {
+  local missing=$1 moved line
+  if [[ -n "$(components pids "$CLUSTER_DIR")" ]]; then
+    log "cluster '$NAME': ${missing// /, } not running; restarting them. Why they stopped:"
+    # shellcheck disable=SC2086  # one name per word
+    report_errors $missing  # before kwokctl starts their logs afresh
+  else
+    log "starting existing cluster '$NAME'"
+  fi
+  # shellcheck disable=SC2086  # one name per word
+  moved=$(components free-ports "$CLUSTER_DIR" "$KWOK_WORKDIR/clusters" $missing)
+  if [[ -n $moved ]]; then
+    # The running components know the old ports: restart them all.
+    "$KWOKCTL" stop cluster --name "$NAME" >&2
+    restarted="all"
+    while IFS= read -r line; do log "$line"; done <<<"$moved"
+    "$KUBECTL" config set-cluster "kwok-$NAME" --kubeconfig "$KWOK_WORKDIR/kubeconfig-merged.yaml" \
+      --server "$(k config view -o jsonpath='{.clusters[0].cluster.server}')" >/dev/null
+  fi
+  components forget-stopped "$CLUSTER_DIR"
+  "$KWOKCTL" start cluster --name "$NAME" >&2 &
+  wait_healthy 90 $!
+}
+
+# Whether `up` (re)started component $1 (`restarted`: names, or "all").
+was_restarted() { [[ $restarted == all || " $restarted " == *" $1 "* ]]; }
+
 up() {
   bash "$HERE/build-binaries.sh" kubernetes etcd kwok
-  local start managed_since resumed=0
+  local start managed_since missing restarted=""
   start=$(date +%s%N)
   managed_since=$(( start / 1000000000 - 1 ))
   if [[ -d "$CLUSTER_DIR" && "$(cat "$CLUSTER_DIR/.kubefoundry-stamp" 2>/dev/null)" != "$CONFIG_STAMP" ]]; then
     log "cluster '$NAME' was made with other settings; recreating it"
     down
   fi
-  if healthy; then
-    log "cluster '$NAME' is already running"
-    managed_since=$(( managed_since - 10 ))  # a live controller renews every 5 s; see kwokctl.yaml
-  elif [[ -d "$CLUSTER_DIR" ]] && grep -qx "$NAME" <<<"$("$KWOKCTL" get clusters 2>/dev/null || true)"; then
-    log "starting existing cluster '$NAME'"
-    "$KWOKCTL" start cluster --name "$NAME" >&2 || { log "restart failed, recreating"; down; create; }
-    resumed=1
+  if [[ -d "$CLUSTER_DIR" ]] && grep -qx "$NAME" <<<"$("$KWOKCTL" get clusters 2>/dev/null || true)"; then
+    missing=$(components stopped "$CLUSTER_DIR")
+    if [[ -n $missing ]]; then
+      restarted=$missing
+      start_stopped "$missing"
+    elif healthy; then
+      log "cluster '$NAME' is already running"
+    else
+      log "cluster '$NAME' is running but its API server is not ready; waiting"
+      wait_healthy 90
+    fi
   else
     create
+    wait_healthy 90
   fi
-  wait_healthy 90
-  if (( resumed )); then
-    # The leases belong to the stopped controller; without them the new one takes the nodes at its
+  # The leader leases of restarted controllers belong to their dead predecessors: without them the new
+  # ones take over at their next attempt (2 s) instead of after the leases expire (15 s).
+  local component
+  for component in kube-controller-manager kube-scheduler; do
+    if was_restarted "$component"; then k delete lease -n kube-system "$component" --ignore-not-found >/dev/null; fi
+  done
+  if was_restarted kwok-controller; then
+    # The node leases belong to the stopped controller; without them the new one takes the nodes at its
     # next attempt (5 s) instead of after they expire.
     k delete leases -n kube-node-lease --all >/dev/null
+  else
+    managed_since=$(( managed_since - 10 ))  # a live controller renews every 5 s; see kwokctl.yaml
   fi
   apply_nodes
   wait_nodes_managed "$managed_since"
@@ -154,7 +236,7 @@ create() {
     --kube-admission \
     --kubeconfig "$KWOK_WORKDIR/kubeconfig-merged.yaml" \
     --config "$KWOK_CONFIG" \
-    --wait 120s >&2
+    --wait 120s >&2 || { log "kwokctl could not create cluster '$NAME'"; [[ -d $CLUSTER_DIR ]] && report_errors; return 1; }
   echo "$CONFIG_STAMP" >"$CLUSTER_DIR/.kubefoundry-stamp"
 }
 

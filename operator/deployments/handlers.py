@@ -63,11 +63,11 @@ class DeploymentController:
             outcome = await self.reconciler.reconcile(*key)
         except asyncio.CancelledError:
             raise
-        except k.ClusterUnavailable as exc:
-            log.warning("reconcile %s/%s: %s", *key, exc)
-            self.queue.backoff(key, base=2.0, cap=30.0)
-            return
-        except Exception:  # one bad object must not stop the others; retry it with backoff
+        except Exception as exc:  # one bad object must not stop the others; retry it with backoff
+            if k.transient(exc):  # the API server unreachable, starting or overloaded: expected, one line
+                delay = self.queue.backoff(key, base=2.0, cap=30.0)
+                log.warning("reconcile %s/%s: %s; retrying in %.0fs", key[0], key[1], exc, delay)
+                return
             delay = self.queue.backoff(key)
             log.exception("reconcile %s/%s failed; retrying in %.0fs", key[0], key[1], delay)
             return

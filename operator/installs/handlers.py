@@ -29,6 +29,7 @@ from ..models.common import GROUP, VERSION
 from ..models.providerinstall import PLURAL
 from ..runtime import kube as k
 from ..runtime.instance import configure, label_filter
+from ..runtime.transient import temporary
 from .apply import reconcile
 from .monitor import monitor
 from .uninstall import uninstall
@@ -50,11 +51,13 @@ async def providerinstall_cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 async def providerinstall_apply(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    await reconcile(_kube(memo), dict(body), retry)
+    with temporary():
+        await reconcile(_kube(memo), dict(body), retry)
 
 
 async def providerinstall_delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    await uninstall(_kube(memo), dict(body), retry)
+    with temporary():
+        await uninstall(_kube(memo), dict(body), retry)
 
 
 async def providerinstall_monitor(name: str, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any) -> None:

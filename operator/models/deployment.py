@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from ..runtime.kube import Resource
 from .common import GROUP, VERSION, CamelModel, Condition
@@ -26,10 +26,35 @@ SHORT_NAMES = ["kfd"]
 MAX_NAME_LENGTH = 32
 NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
-# A Hugging Face repository id: `org/name` or `name`, letters, digits, `-`, `_`, `.`; no `--`/`..`.
-MODEL_ID_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,94}[A-Za-z0-9])?(/[A-Za-z0-9]([A-Za-z0-9._-]{0,94}[A-Za-z0-9])?)?$"
+# A Hugging Face repository id: `org/name` or `name`, letters, digits, `-`, `_`, `.`, each part starting and
+# ending with a letter or digit; no `--`/`..` (the Hub refuses them) and at most 96 characters per part.
+# Written without lookahead, which neither the API server's regular expressions (RE2) nor pydantic's (Rust)
+# have: between two word characters stands at most one run of separators, and a run alternates `-` and `.`.
+_HF_SEPARATORS = r"(?:-(?:\.-)*\.?|\.(?:-\.)*-?)"
+_HF_PART = rf"[A-Za-z0-9](?:(?:{_HF_SEPARATORS}?[A-Za-z0-9_])*{_HF_SEPARATORS}?[A-Za-z0-9])?"
+MODEL_ID_PATTERN = rf"^{_HF_PART}(?:/{_HF_PART})?$"
+MODEL_ID_PART_MAX = 96
 SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-IMAGE_PATTERN = r"^[^\s]+$"
+
+# An OCI image reference, the grammar of distribution/reference (what container runtimes parse):
+# [host[:port]/]path[:tag][@digest], path components lower case.
+_OCI_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_OCI_DOMAIN = rf"(?:{_OCI_DOMAIN_COMPONENT}(?:\.{_OCI_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
+_OCI_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_OCI_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_OCI_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_PATTERN = (
+    rf"^(?:{_OCI_DOMAIN}/)?{_OCI_PATH_COMPONENT}(?:/{_OCI_PATH_COMPONENT})*(?::{_OCI_TAG})?(?:@{_OCI_DIGEST})?$"
+)
+
+
+MODEL_ID_PART_MESSAGE = f"each part of a Hugging Face model id has at most {MODEL_ID_PART_MAX} characters"
+
+
+def _model_id_parts(value: str) -> str:
+    if any(len(part) > MODEL_ID_PART_MAX for part in value.split("/")):
+        raise ValueError(MODEL_ID_PART_MESSAGE)
+    return value
 
 
 class Engine(StrEnum):
@@ -80,7 +105,16 @@ class KubeFoundryDeploymentSpec(CamelModel):
             min_length=1,
             max_length=192,
             pattern=MODEL_ID_PATTERN,
+            json_schema_extra={
+                "x-kubernetes-validations": [
+                    {
+                        "rule": f"self.split('/').all(part, size(part) <= {MODEL_ID_PART_MAX})",
+                        "message": MODEL_ID_PART_MESSAGE,
+                    }
+                ]
+            },
         ),
+        AfterValidator(_model_id_parts),
     ]
     provider: Annotated[
         str | None,
@@ -159,7 +193,11 @@ class KubeFoundryDeploymentSpec(CamelModel):
     ] = Field(default_factory=list)
     image: Annotated[
         str | None,
-        Field(description="Container image override for the engine runtime.", max_length=512, pattern=IMAGE_PATTERN),
+        Field(
+            description="Container image override for the engine runtime: an OCI reference [host/]path[:tag][@digest].",
+            max_length=512,
+            pattern=IMAGE_PATTERN,
+        ),
     ] = None
 
     @model_validator(mode="after")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -90,6 +90,15 @@ class Gone(KubeError):
 
 class ClusterUnavailable(Exception):
     """The API server could not be reached at all."""
+
+
+# Statuses that say "not now" rather than "no": a starting or overloaded API server, a proxy in between.
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether the same request can succeed later with nothing changed: unreachable, or 429/5xx."""
+    return isinstance(exc, ClusterUnavailable) or (isinstance(exc, KubeError) and exc.status in TRANSIENT_STATUSES)
 
 
 def _error_for(status: int, body: JSON, text: str) -> KubeError:
@@ -206,8 +215,14 @@ class Kube:
         label_selector: str | None = None,
         field_selector: str | None = None,
         limit: int | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
     ) -> JSON:
-        """Lists every page and returns one list object (items + the list's resourceVersion)."""
+        """Lists every page and returns one list object (items + the list's resourceVersion).
+
+        Without `resource_version` the API server reads etcd (a quorum read); "0" serves any state its
+        watch cache holds, and a version with `resource_version_match="NotOlderThan"` one at least that new.
+        """
         items: builtins.list[JSON] = []
         cont: str | None = None
         while True:
@@ -219,6 +234,9 @@ class Kube:
                     "fieldSelector": field_selector,
                     "limit": limit or 500,
                     "continue": cont,
+                    # Later pages are read at the first page's version, which the continue token carries.
+                    "resourceVersion": None if cont else resource_version,
+                    "resourceVersionMatch": None if cont else resource_version_match,
                 },
             )
             items.extend(page.get("items") or [])
@@ -322,8 +340,11 @@ class Kube:
         label_selector: str | None = None,
         field_selector: str | None = None,
         timeout_seconds: int = 300,
+        on_open: Callable[[], None] | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
-        """Yields watch events ({type, object}); raises Gone when the resourceVersion expired."""
+        """Yields watch events ({type, object}); raises Gone when the resourceVersion expired.
+
+        `on_open` is called once the API server has accepted the watch (before any event)."""
         query = {
             "watch": "true",
             "allowWatchBookmarks": "true",
@@ -346,6 +367,8 @@ class Kube:
                 except json.JSONDecodeError:
                     data = {}
                 raise _error_for(resp.status, data if isinstance(data, dict) else {}, text)
+            if on_open is not None:
+                on_open()
             buf = b""
             async for chunk in resp.content.iter_any():
                 buf += chunk

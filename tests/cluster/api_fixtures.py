@@ -6,8 +6,13 @@ nothing about Kubernetes is mocked.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +20,7 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from harness import BackgroundProcess, free_port
 from kubefoundry.api.app import create_app
 from kubefoundry.api.context import CONTEXT, ApiContext, Timing
 from kubefoundry.operator.runtime import kube as k
@@ -87,13 +93,51 @@ async def start_api(kube: k.Kube, **kwargs: Any) -> Api:
     return Api(client)
 
 
+def http_get(url: str, host: str | None = None) -> tuple[int, bytes]:
+    """(status, body) of a plain GET; 0 when nothing answers. `host`: a Host header of the caller's choosing."""
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+@contextlib.contextmanager
+def api_process(
+    name: str, kubeconfig: str, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[BackgroundProcess, int]]:
+    """`python -m kubefoundry.api --port P *args` as a process of its own (its own logging, its own
+    process-wide state), once it answers GET /api/health."""
+    port = free_port()
+    proc = BackgroundProcess(
+        name, [sys.executable, "-m", "kubefoundry.api", "--port", str(port), *args], kubeconfig, env
+    )
+    proc.start()
+    try:
+        deadline = time.monotonic() + 30
+        while http_get(f"http://127.0.0.1:{port}/api/health")[0] != 200:
+            assert proc.running() and time.monotonic() < deadline, proc.log()
+            time.sleep(0.1)
+        yield proc, port
+    finally:
+        proc.stop()
+
+
 def assert_error(reply: Reply, status: int, code: str) -> dict[str, Any]:
     """The one error envelope: exactly error, code and details; no trace anywhere."""
     assert reply.status == status, reply
     assert isinstance(reply.body, dict) and set(reply.body) == {"error", "code", "details"}, reply.body
     assert reply.body["code"] == code, reply.body
     assert isinstance(reply.body["error"], str) and reply.body["error"], reply.body
-    assert reply.body["details"] is None or isinstance(reply.body["details"], list), reply.body
+    details = reply.body["details"]
+    assert isinstance(details, dict), reply.body
+    # Per-field problems under "fields" (never an empty list), each exactly {field, message, type}.
+    if "fields" in details:
+        assert details["fields"] and all(set(f) == {"field", "message", "type"} for f in details["fields"]), details
+    assert isinstance(details.get("reason", ""), str), details
     assert "Traceback" not in json.dumps(reply.body)
     return reply.body  # type: ignore[no-any-return]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 # Before any test module imports it, so that its assertions are rewritten wherever it is used.
-pytest.register_assert_rewrite("api_fixtures", "support")
+pytest.register_assert_rewrite("api_fixtures", "faulty_apiserver", "support")
 
 from harness import BackgroundProcess, Cluster  # noqa: E402
 

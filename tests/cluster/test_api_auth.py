@@ -101,7 +101,9 @@ async def test_a_namespace_editor_deploys_there_and_nowhere_else(
     as_alice = bearer(alice)
 
     async def call(method: str, path: str, body: Any = None, **params: str) -> Any:
-        return await secured.call(method, path, json_body=body, params=params or None, headers=as_alice)
+        # Every POST says it is JSON, with or without a body (server.py's request guard).
+        headers = {**as_alice, "Content-Type": "application/json"}
+        return await secured.call(method, path, json_body=body, params=params or None, headers=headers)
 
     listed = await call("GET", "/api/deployments", namespace=namespace)
     assert listed.status == 200 and listed.body == {"deployments": []}
@@ -131,6 +133,9 @@ async def test_a_namespace_editor_deploys_there_and_nowhere_else(
     assert_error(await call("POST", "/api/installation/providers/dynamo/uninstall"), 403, "FORBIDDEN")
     # The manual commands show the ProviderInstall's values, which may hold credentials.
     assert_error(await call("GET", "/api/installation/providers/dynamo/commands"), 403, "FORBIDDEN")
+    # Whether helm runs is installation state too: listing ProviderInstalls is not hers.
+    helm = assert_error(await call("GET", "/api/installation/helm/status"), 403, "FORBIDDEN")
+    assert "may not list providerinstalls.kubefoundry.io across the cluster" in helm["error"], helm
     assert (await call("GET", "/api/models")).status == 200  # authenticated is enough for the catalog
     deleted = await call("DELETE", "/api/deployments/mine", namespace=namespace)
     assert deleted.status == 200, deleted

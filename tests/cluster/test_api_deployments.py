@@ -168,8 +168,8 @@ async def test_create_validation_errors_name_each_field(
     payload = {**body("bad", namespace), **extra}
     payload = {key: value for key, value in payload.items() if value is not None}
     err = assert_error(await api.call("POST", "/api/deployments", json_body=payload), 400, "VALIDATION_ERROR")
-    assert [d["field"] for d in err["details"]] == fields
-    assert all(set(d) == {"field", "message", "type"} and d["message"] for d in err["details"])
+    assert [d["field"] for d in err["details"]["fields"]] == fields
+    assert all(set(d) == {"field", "message", "type"} and d["message"] for d in err["details"]["fields"])
 
 
 async def test_conflicts_and_missing_things(api: Api, namespace: str) -> None:
@@ -185,13 +185,13 @@ async def test_conflicts_and_missing_things(api: Api, namespace: str) -> None:
     assert_error(await api.get("/api/deployments/nothing", namespace=namespace), 404, "NOT_FOUND")
 
     err = assert_error(await api.get("/api/deployments/twice"), 400, "VALIDATION_ERROR")
-    assert [d["field"] for d in err["details"]] == ["namespace"]
+    assert [d["field"] for d in err["details"]["fields"]] == ["namespace"]
     err = assert_error(await api.call("DELETE", "/api/deployments/twice"), 400, "VALIDATION_ERROR")
-    assert [d["field"] for d in err["details"]] == ["namespace"]
+    assert [d["field"] for d in err["details"]["fields"]] == ["namespace"]
     err = assert_error(await api.get("/api/deployments/Not.A.Name", namespace=namespace), 400, "VALIDATION_ERROR")
-    assert [d["field"] for d in err["details"]] == ["name"]
+    assert [d["field"] for d in err["details"]["fields"]] == ["name"]
     err = assert_error(await api.get("/api/deployments", namespace="Not_A_Namespace"), 400, "VALIDATION_ERROR")
-    assert [d["field"] for d in err["details"]] == ["namespace"]
+    assert [d["field"] for d in err["details"]["fields"]] == ["namespace"]
 
 
 async def test_preview_renders_and_dry_runs_without_persisting(api: Api, kube: k.Kube, namespace: str) -> None:
@@ -315,8 +315,8 @@ async def test_api_server_validation_errors_keep_its_causes(
     assert err["code"] == "VALIDATION_ERROR"
     assert "refused by the test policy" in err["error"]
     # The API server's causes (here one, without a field) are the details.
-    assert err["details"] and "refused by the test policy" in err["details"][0]["message"]
-    assert all(set(d) == {"field", "message", "type"} for d in err["details"])
+    assert err["details"]["fields"] and "refused by the test policy" in err["details"]["fields"][0]["message"]
+    assert all(set(d) == {"field", "message", "type"} for d in err["details"]["fields"])
 
 
 async def _absent(kube: k.Kube, namespace: str, name: str) -> bool:

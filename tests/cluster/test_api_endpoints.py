@@ -3,6 +3,9 @@
 # ruff: noqa: E402  (api_fixtures is registered for assertion rewriting before it is imported)
 from __future__ import annotations
 
+import gzip
+import json
+import zlib
 from typing import Any
 
 import pytest
@@ -71,16 +74,16 @@ async def test_settings_reject_unknown_provider_and_bad_bodies(api: Api, setting
         400,
         "VALIDATION_ERROR",
     )
-    assert body["details"][0]["field"] == "activeProviderId"
-    assert "no-such-provider" in body["details"][0]["message"]
+    assert body["details"]["fields"][0]["field"] == "activeProviderId"
+    assert "no-such-provider" in body["details"]["fields"][0]["message"]
     body = assert_error(await api.call("PUT", "/api/settings", json_body={}), 400, "VALIDATION_ERROR")
-    assert [d["field"] for d in body["details"]] == ["activeProviderId"]
+    assert [d["field"] for d in body["details"]["fields"]] == ["activeProviderId"]
     body = assert_error(
         await api.call("PUT", "/api/settings", json_body={"activeProviderId": "dynamo", "extra": 1}),
         400,
         "VALIDATION_ERROR",
     )
-    assert [d["field"] for d in body["details"]] == ["extra"]
+    assert [d["field"] for d in body["details"]["fields"]] == ["extra"]
 
 
 async def test_models_catalog_and_filters(api: Api) -> None:
@@ -112,7 +115,7 @@ async def test_models_catalog_and_filters(api: Api) -> None:
     none = await api.get("/api/models", search="no-such-model-anywhere")
     assert none.body == {"models": []}
     body = assert_error(await api.get("/api/models", engine="tensorflow"), 400, "VALIDATION_ERROR")
-    assert body["details"][0]["field"] == "engine"
+    assert body["details"]["fields"][0]["field"] == "engine"
 
 
 async def test_gpus_per_node_and_totals(api: Api, kube: k.Kube, namespace: str) -> None:
@@ -188,11 +191,22 @@ async def test_openapi_document_lists_every_route_and_error(api: Api) -> None:
     assert set(create["responses"]) == {"201", "400", "403", "404", "409", "413", "415", "500", "502", "503"}
     # This server checks no tokens (see test_api_auth for one that does), and its document says so.
     assert "security" not in create and "securitySchemes" not in doc["components"]
+    schemas = doc["components"]["schemas"]
     codes_400 = create["responses"]["400"]["content"]["application/json"]["schema"]["allOf"][1]["properties"]["code"]
-    assert set(codes_400["enum"]) == {"VALIDATION_ERROR", "INVALID_JSON"}
+    assert set(codes_400["enum"]) == {"VALIDATION_ERROR"}
+    for status in ("413", "415"):
+        codes = create["responses"][status]["content"]["application/json"]["schema"]["allOf"][1]["properties"]["code"]
+        assert codes["enum"] == ["VALIDATION_ERROR"]
+    # details is always an object: per-field problems under "fields", a refused body's "reason".
+    details = schemas["ErrorResponse"]["properties"]["details"]
+    assert details["$ref"].endswith("/ErrorDetails") and "details" in schemas["ErrorResponse"]["required"]
+    error_details = schemas["ErrorDetails"]
+    assert error_details["type"] == "object" and error_details["additionalProperties"] is True
+    assert error_details["properties"]["fields"]["items"]["$ref"].endswith("/ErrorDetail")
+    assert error_details["properties"]["reason"]["type"] == "string"
+    assert set(schemas["ErrorDetail"]["required"]) == {"field", "message", "type"}
     preview = doc["paths"]["/api/deployments/preview"]["post"]
     assert "424" in preview["responses"]
-    schemas = doc["components"]["schemas"]
     spec_fields = set(schemas["CreateDeploymentRequest"]["properties"])
     assert {
         "name",
@@ -212,37 +226,88 @@ async def test_openapi_document_lists_every_route_and_error(api: Api) -> None:
     assert schemas["CreateDeploymentRequest"]["additionalProperties"] is False
 
 
+JSON_TYPE = {"Content-Type": "application/json"}
+ACCEPTED = ["gzip", "deflate", "identity"]
+
+
+def encoded(coding: str) -> dict[str, str]:
+    return {**JSON_TYPE, "Content-Encoding": coding}
+
+
 @pytest.mark.parametrize(
-    ("method", "path", "kwargs", "status", "code"),
+    ("method", "path", "kwargs", "status", "details"),
     [
-        ("GET", "/api/no-such-thing", {}, 404, "NOT_FOUND"),
-        ("GET", "/", {}, 404, "NOT_FOUND"),
-        ("PATCH", "/api/health", {}, 405, "METHOD_NOT_ALLOWED"),
-        ("DELETE", "/api/deployments", {}, 405, "METHOD_NOT_ALLOWED"),
+        ("GET", "/api/no-such-thing", {}, 404, {}),
+        ("GET", "/", {}, 404, {}),
+        ("PATCH", "/api/health", {}, 405, {}),
+        ("DELETE", "/api/deployments", {}, 405, {}),
         ("POST", "/api/deployments", {"data": "{}", "headers": {"Content-Type": "text/plain"}}, 415,
-         "UNSUPPORTED_MEDIA_TYPE"),
-        ("POST", "/api/deployments", {"data": "{}"}, 415, "UNSUPPORTED_MEDIA_TYPE"),
-        ("POST", "/api/deployments", {"data": "{not json", "headers": {"Content-Type": "application/json"}}, 400,
-         "INVALID_JSON"),
-        ("POST", "/api/deployments", {"data": "", "headers": {"Content-Type": "application/json"}}, 400,
-         "INVALID_JSON"),
-        ("POST", "/api/deployments", {"data": "[1, 2]", "headers": {"Content-Type": "application/json"}}, 400,
-         "INVALID_JSON"),
-        ("POST", "/api/deployments", {"data": b"\xff\xfe", "headers": {"Content-Type": "application/json"}}, 400,
-         "INVALID_JSON"),
-        ("PUT", "/api/settings", {"data": "[" * 100_000, "headers": {"Content-Type": "application/json"}}, 400,
-         "INVALID_JSON"),
-        ("POST", "/api/deployments", {"data": "x" * (1024 * 1024 + 1), "headers": {"Content-Type": "application/json"}},
-         413, "PAYLOAD_TOO_LARGE"),
+         {"reason": "unsupported_media_type", "contentType": "text/plain", "accepted": ["application/json"]}),
+        ("POST", "/api/deployments", {"data": b"{}"}, 415,
+         {"reason": "unsupported_media_type", "contentType": "application/octet-stream",
+          "accepted": ["application/json"]}),
+        ("POST", "/api/deployments", {"data": "{not json", "headers": JSON_TYPE}, 400,
+         {"reason": "invalid_json", "position": 1, "line": 1, "column": 2}),
+        ("POST", "/api/deployments", {"data": "", "headers": JSON_TYPE}, 400,
+         {"reason": "invalid_json", "position": 0, "line": 1, "column": 1}),
+        ("POST", "/api/deployments", {"data": '{"a":\n 1,}', "headers": JSON_TYPE}, 400,
+         {"reason": "invalid_json", "position": 9, "line": 2, "column": 4}),
+        ("POST", "/api/deployments", {"data": "[1, 2]", "headers": JSON_TYPE}, 400,
+         {"reason": "not_an_object", "type": "array"}),
+        ("POST", "/api/deployments", {"data": '"x"', "headers": JSON_TYPE}, 400,
+         {"reason": "not_an_object", "type": "string"}),
+        ("POST", "/api/deployments", {"data": b"\xff\xfe", "headers": JSON_TYPE}, 400,
+         {"reason": "invalid_json", "position": 0, "line": 1, "column": 1}),
+        ("PUT", "/api/settings", {"data": "[" * 100_000, "headers": JSON_TYPE}, 400, {"reason": "invalid_json"}),
+        ("POST", "/api/deployments", {"data": "x" * (1024 * 1024 + 1), "headers": JSON_TYPE}, 413,
+         {"reason": "too_large", "limit": 1024 * 1024}),
+        # aiohttp decoded these itself and answered 500 (gzip, deflate) or plain text (br).
+        ("POST", "/api/deployments", {"data": "{}", "headers": encoded("gzip")}, 400,
+         {"reason": "invalid_content_encoding", "contentEncoding": "gzip"}),
+        ("POST", "/api/deployments", {"data": "{}", "headers": encoded("deflate")}, 400,
+         {"reason": "invalid_content_encoding", "contentEncoding": "deflate"}),
+        ("POST", "/api/deployments", {"data": b"\x1f\x8b\x08\x00", "headers": encoded("gzip")},
+         400, {"reason": "invalid_content_encoding", "contentEncoding": "gzip"}),
+        ("POST", "/api/deployments", {"data": "{}", "headers": encoded("br")}, 415,
+         {"reason": "unsupported_content_encoding", "contentEncoding": "br", "accepted": ACCEPTED}),
+        ("PUT", "/api/settings", {"data": "{}", "headers": encoded("zstd")}, 415,
+         {"reason": "unsupported_content_encoding", "contentEncoding": "zstd", "accepted": ACCEPTED}),
+        ("PUT", "/api/settings", {"data": "{}", "headers": encoded("gzip, gzip")}, 415,
+         {"reason": "unsupported_content_encoding", "contentEncoding": "gzip, gzip",
+          "accepted": ACCEPTED}),
+        # 2 MiB of spaces compress to a few KiB: the limit applies to the decoded body.
+        ("POST", "/api/deployments", {"data": gzip.compress(b" " * (2 * 1024 * 1024)),
+                                      "headers": encoded("gzip")}, 413,
+         {"reason": "too_large", "limit": 1024 * 1024}),
     ],
 )  # fmt: skip
 async def test_http_errors_use_the_envelope(
-    api: Api, method: str, path: str, kwargs: dict[str, Any], status: int, code: str
+    api: Api, method: str, path: str, kwargs: dict[str, Any], status: int, details: dict[str, Any]
 ) -> None:
     reply = await api.call(method, path, **kwargs)
-    assert_error(reply, status, code)
+    code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "VALIDATION_ERROR")
+    body = assert_error(reply, status, code)
+    assert body["details"] == details
     if status == 405:
         assert reply.headers["Allow"]
+    if details.get("reason") == "unsupported_content_encoding":
+        assert reply.headers["Accept-Encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "x-gzip", "deflate", "raw-deflate", "identity"])
+async def test_encoded_bodies_are_decoded(api: Api, settings_namespace: str, coding: str) -> None:
+    """A correctly encoded body is read like a plain one (PUT /settings is validated after decoding)."""
+    raw = json.dumps({"activeProviderId": "dynamo"}).encode()
+    body = {
+        "gzip": gzip.compress,
+        "x-gzip": gzip.compress,
+        "deflate": zlib.compress,
+        "raw-deflate": lambda b: zlib.compress(b, wbits=-zlib.MAX_WBITS),
+        "identity": lambda b: b,
+    }[coding](raw)
+    header = "deflate" if coding == "raw-deflate" else coding
+    reply = await api.call("PUT", "/api/settings", data=body, headers=encoded(header))
+    assert (reply.status, reply.body["activeProviderId"]) == (200, "dynamo"), reply
 
 
 async def test_oversized_chunked_body_is_413(api: Api) -> None:
@@ -255,7 +320,8 @@ async def test_oversized_chunked_body_is_413(api: Api) -> None:
     ) as resp:
         assert resp.status == 413
         body = await resp.json()
-    assert body["code"] == "PAYLOAD_TOO_LARGE"
+    assert body["code"] == "VALIDATION_ERROR"
+    assert body["details"] == {"reason": "too_large", "limit": 1024 * 1024}
 
 
 async def test_cors_allows_localhost_dev_origins_only_by_default(api: Api, kube: k.Kube) -> None:

@@ -137,3 +137,10 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(live_api: str, n
     assert not [s for s in statuses if s >= 500], output[-3000:]
     # The run exercised successes and rejections, not just one of them.
     assert any(200 <= s < 300 for s in statuses) and any(400 <= s < 500 for s in statuses)
+    # Every error is the envelope with details as an object (schemathesis checks the documented schema too).
+    errors = [json.loads(e["response"]["content"]["text"]) for e in entries if e["response"]["status"] >= 400]
+    assert errors and all(set(body) == {"error", "code", "details"} for body in errors), errors[:3]
+    assert all(isinstance(body["details"], dict) for body in errors), [
+        b for b in errors if not isinstance(b["details"], dict)
+    ][:3]
+    print(f"schemathesis: error codes {dict(sorted(Counter(b['code'] for b in errors).items()))}")

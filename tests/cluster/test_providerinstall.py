@@ -51,6 +51,7 @@ RELEASE = "dynamo-platform"
 DEPLOYMENT = f"{RELEASE}-dynamo-operator-controller-manager"
 INSTANCE = f"pi-test-{uuid.uuid4().hex[:6]}"
 TARGET_PREFIX = "kf-pi-"
+JSON_TYPE = {"Content-Type": "application/json"}
 DYNAMO = get_provider("dynamo")
 BAD_QUANTITY = {"dynamo-operator": {"controllerManager": {"manager": {"resources": {"requests": {"cpu": "lots"}}}}}}
 BAD_TYPE = {"dynamo-operator": {"controllerManager": {"manager": {"image": {"repository": 5}}}}}
@@ -505,7 +506,7 @@ async def test_a_provider_installed_by_hand_is_detected_and_left_alone(
         assert [r["name"] for r in helm_releases(cluster, hand_ns)] == [hand_release]
 
         # Installing through the API says so instead of installing.
-        async with api.post(f"/api/installation/providers/{NAME}/install") as resp:
+        async with api.post(f"/api/installation/providers/{NAME}/install", headers=JSON_TYPE) as resp:
             assert resp.status == 200
             reply = await resp.json()
         assert reply["success"] is True and "not by KubeFoundry" in reply["message"], reply
@@ -526,7 +527,8 @@ async def test_rest_install_upgrade_uninstall(
     monkeypatch.setenv("KUBEFOUNDRY_DEFAULT_CHART_SOURCE", str(charts))  # as `make dev` sets it
 
     async def call(method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-        async with api.request(method, f"/api/installation{path}", json=body) as resp:
+        # Every POST says it is JSON, with or without a body (the API's request guard).
+        async with api.request(method, f"/api/installation{path}", json=body, headers=JSON_TYPE) as resp:
             return resp.status, await resp.json()
 
     assert await call("GET", "/helm/status") == (200, {"available": True, "version": "v3.19.0"})

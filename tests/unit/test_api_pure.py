@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, cast
 
 import pytest
 
 from kubefoundry.api import gpus, selectors, views
-from kubefoundry.api.cache import WatchCache
+from kubefoundry.api.cache import Backoff, WatchCache
 from kubefoundry.api.context import pod_label_keys
 from kubefoundry.api.errors import Code, from_kube
 from kubefoundry.operator.providers import all_providers
@@ -203,6 +204,28 @@ def test_cache_transform_can_drop_objects() -> None:
     assert [o["metadata"]["name"] for o in cache.items()] == ["y"]
 
 
+def test_a_relist_keeps_what_happened_after_the_list() -> None:
+    """A list served from the API server's watch cache can be older than the API's own writes."""
+    cache = WatchCache(cast(k.Kube, None), k.PODS)
+    cache.upsert(_obj("old", 3))
+    cache.upsert(_obj("written", 12))  # the API's own write, after the list's version
+    cache.upsert(_obj("gone", 4))
+    cache.remove("ns", "gone", "11")  # deleted after the list's version
+    cache._replace_all([_obj("listed", 9), _obj("gone", 4), _obj("old", 3)], list_rv=10)
+    assert sorted(o["metadata"]["name"] for o in cache.items()) == ["listed", "old", "written"]
+    cache._replace_all([_obj("listed", 9)], list_rv=13)  # a newer list is the truth
+    assert [o["metadata"]["name"] for o in cache.items()] == ["listed"]
+
+
+def test_backoff_grows_and_starts_again_only_after_a_quiet_period() -> None:
+    backoff = Backoff(0.01, 0.04, reset_after=0.2)
+    delays = [backoff.next() for _ in range(5)]
+    for delay, base in zip(delays, (0.01, 0.02, 0.04, 0.04, 0.04), strict=True):
+        assert base * 0.5 <= delay <= base * 1.5
+    time.sleep(0.25)
+    assert backoff.next() <= 0.015
+
+
 # --- errors and detection helpers ------------------------------------------------------------------------
 
 
@@ -222,7 +245,8 @@ def test_kubernetes_errors_map_to_codes(status: int, reason: str, code: Code) ->
     body = {"details": {"causes": [{"field": "spec.replicas", "message": "bad", "reason": "FieldValueInvalid"}]}}
     err = from_kube(k.KubeError(status, reason, "message", body))
     assert err.code == code
-    assert err.details == [{"field": "spec.replicas", "message": "bad", "type": "FieldValueInvalid"}]
+    assert err.details == {"fields": [{"field": "spec.replicas", "message": "bad", "type": "FieldValueInvalid"}]}
+    assert from_kube(k.KubeError(status, reason, "message")).details == {}
 
 
 @pytest.mark.parametrize(
