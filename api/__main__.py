@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -17,6 +18,7 @@ from kubefoundry.operator.runtime import kube as k
 
 from .app import create_app
 from .auth import KubernetesAuth
+from .ui import BUILD_DIR
 
 DEFAULT_PORT = 3001
 # Requests made on behalf of a client give up sooner than the client library's default.
@@ -41,6 +43,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "would need (TokenReview + SubjectAccessReview); none: anyone who reaches the port acts with the "
         "API's own rights (local development)",
     )
+    parser.add_argument(
+        "--ui-dir",
+        type=Path,
+        default=Path(os.environ.get("KUBEFOUNDRY_UI_DIR") or BUILD_DIR),
+        help="the built web UI to serve at / (default: the one built into the package by `make ui`)",
+    )
+    parser.add_argument("--no-ui", action="store_true", help="serve the REST API only")
     parser.add_argument("--log-level", default=os.environ.get("KUBEFOUNDRY_LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
 
@@ -51,6 +60,7 @@ async def build(args: argparse.Namespace) -> web.Application:
         kube,
         cors_origins=[o for o in args.cors_origins.split(",") if o.strip()],
         auth=KubernetesAuth(kube) if args.auth == "kubernetes" else None,
+        ui_dir=None if args.no_ui else args.ui_dir,
     )
 
     async def close_kube(_: web.Application) -> None:

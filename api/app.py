@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -20,6 +21,7 @@ from .openapi import build_document
 from .routes import TABLES, operations
 from .routes.docs import OPENAPI
 from .server import MAX_BODY_BYTES, MAX_BODY_KEY, CorsPolicy, cors_middleware
+from .ui import add_ui_routes
 
 
 def create_app(
@@ -30,8 +32,10 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     timing: Timing | None = None,
     auth: KubernetesAuth | None = None,
+    ui_dir: Path | None = None,
 ) -> web.Application:
-    """`auth`: check each caller's token and RBAC (see auth.py); None serves everyone."""
+    """`auth`: check each caller's token and RBAC (see auth.py); None serves everyone.
+    `ui_dir`: serve the web UI built there (see ui.py) at every path outside /api; None: the API only."""
     policy = CorsPolicy.from_list(cors_origins, allow_localhost=allow_localhost_origins)
     app = web.Application(
         client_max_size=max_body_bytes,
@@ -44,6 +48,8 @@ def create_app(
     app[CONTEXT] = ctx
     for table in TABLES:
         table.register(app)
+    if ui_dir is not None:
+        add_ui_routes(app, ui_dir)
     document = build_document(operations(), authenticated=auth is not None)
     app[OPENAPI] = json.dumps(document, separators=(",", ":")).encode()
 
@@ -53,6 +59,10 @@ def create_app(
     async def stop_caches(_: web.Application) -> None:
         await ctx.stop()
 
+    async def end_streams(_: web.Application) -> None:
+        ctx.feed.close_streams()  # before aiohttp waits for open handlers to finish
+
     app.on_startup.append(start_caches)
+    app.on_shutdown.append(end_streams)
     app.on_cleanup.append(stop_caches)
     return app

@@ -49,6 +49,7 @@ class Operation:
     description: str = ""
     public: bool = False  # served without authentication even with --auth kubernetes
     access: Access | None = None
+    media_type: str = "application/json"  # of the success response (text/event-stream for streams)
 
     @property
     def full_path(self) -> str:
@@ -89,6 +90,7 @@ class EndpointTable:
         description: str = "",
         public: bool = False,
         access: Access | None = None,
+        media_type: str = "application/json",
     ) -> Callable[[Handler], Handler]:
         op = Operation(
             method=method,
@@ -105,6 +107,7 @@ class EndpointTable:
             description=description,
             public=public,
             access=access,
+            media_type=media_type,
         )
 
         def decorate(handler: Handler) -> Handler:
