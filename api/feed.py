@@ -38,7 +38,7 @@ def frame(event: str, data: Any, event_id: str | None = None) -> bytes:
     return f"{head}event: {event}\ndata: ".encode() + body + b"\n\n"
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: the feed keeps a set of them
 class Subscriber:
     """One open stream: frames wait here until its handler writes them."""
 
@@ -104,7 +104,8 @@ class DeploymentFeed:
         self._announced: dict[Key, Obj] = {}  # the summary last sent per deployment, to diff after a relist
         self._subscribers: set[Subscriber] = set()
         self._monitor_interval = monitor_interval
-        self._connected: bool | None = None
+        # What subscribers were last told: a stream starts connected (it is refused while the cache is not).
+        self._connected = True
         self._unsubscribe: Callable[[], None] | None = None
         self._monitor: asyncio.Task[None] | None = None
 
@@ -217,9 +218,8 @@ class DeploymentFeed:
         while True:
             connected = self.cache.connected
             if connected is not None and connected != self._connected:
-                if self._connected is not None:  # not at start-up: nobody has heard otherwise yet
-                    data = self._status_frame(connected)
-                    for sub in list(self._subscribers):
-                        sub.push(data)
+                data = self._status_frame(connected)
+                for sub in list(self._subscribers):
+                    sub.push(data)
                 self._connected = connected
             await asyncio.sleep(self._monitor_interval)

@@ -76,16 +76,17 @@ class DeploymentEvent(Response):
 async def stream_deployment_events(request: web.Request, query: ListQuery) -> web.StreamResponse:
     ctx = context_of(request)
     await ctx.require(ctx.deployments)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache, no-transform",
-            "X-Accel-Buffering": "no",  # nginx and friends: do not hold events back
-        }
-    )
-    await response.prepare(request)
+    # Subscribed before the response starts: anything that fails here still gets the JSON envelope.
     sub = ctx.feed.subscribe(query.namespace, request.headers.get("Last-Event-ID"))
     try:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache, no-transform",
+                "X-Accel-Buffering": "no",  # nginx and friends: do not hold events back
+            }
+        )
+        await response.prepare(request)
         await response.write(f"retry: {RETRY_MS}\n\n".encode())
         while not sub.closed or sub.frames:
             batch = await sub.next_batch(HEARTBEAT_SECONDS)
@@ -95,4 +96,3 @@ async def stream_deployment_events(request: web.Request, query: ListQuery) -> we
     finally:
         ctx.feed.unsubscribe(sub)
     return response
-
