@@ -24,7 +24,7 @@ export function CopyButton({ text, label = "Copy" }: { text: string; label?: str
   }
   return (
     <button type="button" class="btn btn-small" onClick={() => void copy()} aria-label={label}>
-      {done ? "Copied" : label}
+      {done ? "Copied" : "Copy"}
       <span class="visually-hidden" aria-live="polite">
         {done ? " (copied to the clipboard)" : ""}
       </span>

@@ -17,20 +17,22 @@ export interface PlainReason {
 }
 
 export function plainScheduling(message: string): PlainReason | null {
-  const m = /^0\/(\d+) nodes are available: ([^]*?)(?:\s*preemption:[^]*)?$/.exec(message.trim());
+  const m = /^0\/(\d+) nodes are available: (.*)$/s.exec(message.trim());
   if (!m) return null;
   const total = Number(m[1]);
-  const items = (m[2] ?? "")
-    .replace(/\.$/, "")
+  // The per-node reasons end at the first full stop; later sentences are about preemption and claims.
+  const reasons = (m[2] ?? "").split(/\.(?:\s|$)/)[0] ?? "";
+  const items = reasons
     .split(/,\s*(?=\d+ )/)
     .map((part) => {
-      const p = /^(\d+) (?:node\(s\) )?(.*?)\.?$/.exec(part.trim());
+      const p = /^(\d+) (?:node\(s\) )?(.*)$/.exec(part.trim());
       if (!p) return part.trim();
       const count = Number(p[1]);
       const what = p[2] ?? "";
       const rule = PLAIN.find(([re]) => re.test(what));
       const plain = rule ? rule[1](what.match(rule[0]) as RegExpMatchArray) : what;
       return `${count} node${count === 1 ? "" : "s"}: ${plain}`;
-    });
+    })
+    .filter(Boolean);
   return { summary: `None of the ${total} nodes can run this pod right now.`, items };
 }

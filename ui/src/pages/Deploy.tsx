@@ -296,7 +296,7 @@ export function DeployPage({ params }: { params: URLSearchParams }) {
                         <SchemaField
                           key={sub}
                           name={`${role}.${sub}`}
-                          label={sub === "gpus" ? "GPUs per worker" : "Replicas"}
+                          label={`${role === "prefill" ? "Prefill" : "Decode"} ${sub === "gpus" ? "GPUs per worker" : "replicas"}`}
                           schema={resolve(doc.data as OpenApi, s)}
                           value={current[sub]}
                           error={err(`${role}.${sub}`)}

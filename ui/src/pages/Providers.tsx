@@ -60,7 +60,8 @@ function ProviderCard({ provider, active }: { provider: ProviderInfo; active: bo
   if (install?.deleting) owner = "Being uninstalled by KubeFoundry";
   else if (install && elsewhere) owner = "Found installed elsewhere: KubeFoundry leaves it alone";
   else if (install) owner = "Installed and managed by KubeFoundry";
-  else if (s?.installed || s?.crdInstalled || s?.operatorInstalled) owner = "Found installed without KubeFoundry";
+  else if (s?.installed) owner = "Found installed without KubeFoundry (KubeFoundry leaves it alone)";
+  else if (s?.crdInstalled) owner = "Not installed (its CRDs are still in the cluster)";
   const titleId = `provider-${provider.id}`;
 
   return (
