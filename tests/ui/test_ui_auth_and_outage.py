@@ -84,7 +84,7 @@ def test_the_ui_says_when_the_cluster_is_gone_and_recovers_by_itself(
         create_kfd(cluster, namespace, "before")
         page.goto(server.url("/deployments"))
         page.get_by_label("Namespace").select_option(namespace)
-        expect(page.locator(f'tr[data-deployment="{namespace}/before"]')).to_be_visible()
+        expect(page.locator(f'[data-deployment="{namespace}/before"]')).to_be_visible()
         banner = page.get_by_role("status").filter(has_text="cannot be reached")
         expect(banner).to_have_count(0)
 
@@ -92,7 +92,7 @@ def test_the_ui_says_when_the_cluster_is_gone_and_recovers_by_itself(
         expect(banner).to_contain_text("The Kubernetes cluster cannot be reached", timeout=30_000)
         expect(banner).to_contain_text("recovers by itself")
         # Still a page: what was last known stays, and other pages explain instead of going blank.
-        expect(page.locator(f'tr[data-deployment="{namespace}/before"]')).to_be_visible()
+        expect(page.locator(f'[data-deployment="{namespace}/before"]')).to_be_visible()
         check_page(page, "cluster-unreachable")
         page.get_by_role("link", name="Settings").click()
         expect(page.get_by_role("heading", name="Settings", level=1)).to_be_visible()
@@ -103,6 +103,6 @@ def test_the_ui_says_when_the_cluster_is_gone_and_recovers_by_itself(
         proxy.start()
         expect(banner).to_have_count(0, timeout=30_000)
         page.get_by_label("Namespace").select_option(namespace)
-        expect(page.locator(f'tr[data-deployment="{namespace}/during"]')).to_be_visible(timeout=30_000)
+        expect(page.locator(f'[data-deployment="{namespace}/during"]')).to_be_visible(timeout=30_000)
     finally:
         server.process.stop()

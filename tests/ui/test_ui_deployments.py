@@ -21,7 +21,7 @@ def kfd_json(cluster: Cluster, namespace: str, name: str) -> dict[str, object] |
 
 
 def row(page: Page, namespace: str, name: str):  # type: ignore[no-untyped-def]
-    return page.locator(f'tr[data-deployment="{namespace}/{name}"]')
+    return page.locator(f'[data-deployment="{namespace}/{name}"]')
 
 
 def test_deploy_from_the_models_page_watch_scale_and_delete(

@@ -107,6 +107,7 @@ export class DeploymentStream {
       try {
         const headers: Record<string, string> = { Accept: "text/event-stream", ...authHeaders() };
         if (this.lastId) headers["Last-Event-ID"] = this.lastId;
+        performance.mark("kubefoundry:stream-open");
         const response = await fetch(`/api/deployments/events${query({ namespace: this.namespace })}`, { headers, signal });
         if (!response.ok || !response.body) {
           const error = await errorFrom(response);
@@ -159,6 +160,7 @@ export class DeploymentStream {
     for (const e of events) {
       const data = JSON.parse(e.data) as Record<string, unknown>;
       if (e.event === "snapshot") {
+        performance.mark("kubefoundry:snapshot"); // read by tests/bench/bench_ui.py
         items = new Map((data.deployments as DeploymentSummary[]).map((d) => [keyOf(d), d]));
         connected = true;
         changed = true;

@@ -13,6 +13,7 @@ import { useStore } from "../lib/store";
 interface RowProps {
   d: DeploymentSummary;
   now: number;
+  onDelete: (d: DeploymentSummary) => void;
 }
 
 // Re-renders only when its deployment changed: a change among 1,000 rows touches one row.
@@ -22,28 +23,38 @@ class Row extends Component<RowProps> {
   }
 
   override render() {
-    const { d, now } = this.props;
+    const { d, now, onDelete } = this.props;
     return (
-    <tr data-deployment={`${d.namespace}/${d.name}`}>
-      <th scope="row">
-        <a href={detailsPath(d.namespace, d.name)}>{d.name}</a>
-      </th>
-      <td>{d.namespace}</td>
-      <td class="mono small">{d.modelId}</td>
-      <td>
-        <PhaseBadge phase={d.phase} />
-        {d.message && d.phase !== "Running" ? <div class="small muted clamp" title={d.message}>{d.message}</div> : null}
-      </td>
-      <td class="num" data-col="ready">
-        {d.replicas.ready}/{d.replicas.desired}
-      </td>
-      <td>{d.provider ?? "–"}</td>
-      <td>{d.engine}</td>
-      <td class="num">{age(d.createdAt, now)}</td>
-      <td>
-        <DeleteDeployment namespace={d.namespace} name={d.name} />
-      </td>
-    </tr>
+      <div role="row" class="grid-row" data-deployment={`${d.namespace}/${d.name}`}>
+        <div role="rowheader" class="cell-strong">
+          <a href={detailsPath(d.namespace, d.name)}>{d.name}</a>
+        </div>
+        <div role="cell">{d.namespace}</div>
+        <div role="cell" class="mono small" title={d.modelId}>
+          {d.modelId}
+        </div>
+        <div role="cell">
+          <PhaseBadge phase={d.phase} />
+          {d.message && d.phase !== "Running" ? (
+            <div class="small muted clamp" title={d.message}>
+              {d.message}
+            </div>
+          ) : null}
+        </div>
+        <div role="cell" class="num" data-col="ready">
+          {d.replicas.ready}/{d.replicas.desired}
+        </div>
+        <div role="cell">{d.provider ?? "–"}</div>
+        <div role="cell">{d.engine}</div>
+        <div role="cell" class="num">
+          {age(d.createdAt, now)}
+        </div>
+        <div role="cell">
+          <button type="button" class="btn btn-small btn-danger-outline" onClick={() => onDelete(d)} aria-label={`Delete ${d.name} in ${d.namespace}`}>
+            Delete
+          </button>
+        </div>
+      </div>
     );
   }
 }
@@ -56,6 +67,7 @@ export function DeploymentsPage() {
   const created = params.get("created");
   const [namespace, setNamespace] = useState(params.get("namespace") ?? "");
   const [scoped, setScoped] = useState("");
+  const [deleting, setDeleting] = useState<DeploymentSummary | null>(null);
 
   // A user who may not list across the cluster streams one namespace instead.
   const forbidden = live.error?.status === 403;
@@ -73,7 +85,7 @@ export function DeploymentsPage() {
           <p class="lead">
             Updated live from the cluster.{" "}
             <span class={`live-dot ${live.connected ? "on" : ""}`} aria-hidden="true" />
-            <span class="small muted">{live.connected ? "Live" : "Connecting…"}</span>
+            <span class="small muted">{live.connected ? "Live" : live.error ? "Not live" : "Connecting…"}</span>
           </p>
         </div>
         <a class="btn btn-primary" href="/models">
@@ -136,36 +148,38 @@ export function DeploymentsPage() {
         </div>
       ) : null}
       {shown.length ? (
+        // An ARIA table of grid rows rather than a <table>: rows off screen skip layout (content-visibility),
+        // which a table's internal elements do not support; with 1,000 rows that is most of the render time.
         <div class="table-wrap">
-          <table class="table">
-            <caption class="visually-hidden">Deployments with phase, ready and desired replicas, provider, engine and age</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Namespace</th>
-                <th scope="col">Model</th>
-                <th scope="col">Phase</th>
-                <th scope="col" class="num">
+          <div role="table" class="grid-table" aria-label="Deployments" aria-rowcount={shown.length + 1}>
+            <div role="rowgroup">
+              <div role="row" class="grid-row grid-head">
+                <div role="columnheader">Name</div>
+                <div role="columnheader">Namespace</div>
+                <div role="columnheader">Model</div>
+                <div role="columnheader">Phase</div>
+                <div role="columnheader" class="num">
                   Ready
-                </th>
-                <th scope="col">Provider</th>
-                <th scope="col">Engine</th>
-                <th scope="col" class="num">
+                </div>
+                <div role="columnheader">Provider</div>
+                <div role="columnheader">Engine</div>
+                <div role="columnheader" class="num">
                   Age
-                </th>
-                <th scope="col">
+                </div>
+                <div role="columnheader">
                   <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
+                </div>
+              </div>
+            </div>
+            <div role="rowgroup" class="grid-body">
               {shown.map((d) => (
-                <Row key={`${d.namespace}/${d.name}`} d={d} now={now} />
+                <Row key={`${d.namespace}/${d.name}`} d={d} now={now} onDelete={setDeleting} />
               ))}
-            </tbody>
-          </table>
+            </div>
+          </div>
         </div>
       ) : null}
+      {deleting ? <DeleteDeployment namespace={deleting.namespace} name={deleting.name} open onClose={() => setDeleting(null)} /> : null}
     </div>
   );
 }
