@@ -159,5 +159,3 @@ async def scale_deployment(
         raise not_found(f"Deployment {query.namespace}/{path.name} not found") from None
     ctx.deployments.upsert(patched)
     return json_response({"success": True, "deployment": views.deployment_summary(patched)})
-
-
