@@ -114,11 +114,17 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+def _is_browser_test(item: pytest.Item) -> bool:
+    return "tests/ui" in str(item.path).replace(os.sep, "/")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        path = str(item.path).replace(os.sep, "/")
-        if "tests/cluster" in path or "tests/ui" in path:
+        if "tests/cluster" in str(item.path).replace(os.sep, "/") or _is_browser_test(item):
             item.add_marker(pytest.mark.cluster)
+    # The browser tests last: Playwright's synchronous API keeps an event loop running in this thread from
+    # its first test to the end of the session, and no asyncio test can run after that.
+    items.sort(key=_is_browser_test)
 
 
 @pytest.fixture(scope="session")

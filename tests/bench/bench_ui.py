@@ -23,14 +23,12 @@ import argparse
 import asyncio
 import gzip
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import psutil
@@ -40,19 +38,15 @@ from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.runtime import kube as k
 
 REPO = Path(__file__).resolve().parents[2]
+# Safe-path mode (PYTHONSAFEPATH) leaves the script's own folder out of sys.path.
+sys.path[:0] = [str(REPO / "tests" / "bench"), str(REPO / "tests")]
+from bench_api import _pct, create_many
+
+from harness import CHROMIUM, CHROMIUM_ARGS, free_port
+
 CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"
 BUILD = REPO / "api" / "static"
 BENCH_CLUSTER = "kf-bench-ui"
-CHROMIUM = os.environ.get("KUBEFOUNDRY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # A function, not an expression: our CSP forbids the page to eval a string (Playwright's polling would).
 ALL_ROWS = "(count) => document.querySelectorAll('[data-deployment]').length >= count"
@@ -85,17 +79,6 @@ def _sh(*args: str, cluster: str) -> str:
     return done.stdout.strip()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def bundle_size() -> tuple[int, int, list[str]]:
     """(raw bytes, gzipped bytes, file names) of the built JS and CSS."""
     files = sorted(p for p in (BUILD / "assets").iterdir() if p.suffix in (".js", ".css"))
@@ -104,27 +87,6 @@ def bundle_size() -> tuple[int, int, list[str]]:
     raw = sum(p.stat().st_size for p in files)
     packed = sum(len(gzip.compress(p.read_bytes(), compresslevel=9)) for p in files)
     return raw, packed, [p.name for p in files]
-
-
-def _kfd(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "kubefoundry.io/v1alpha1",
-        "kind": "KubeFoundryDeployment",
-        "metadata": {"name": name},
-        "spec": {"modelId": "Qwen/Qwen3-0.6B", "provider": "dynamo", "replicas": 0},
-    }
-
-
-async def create_many(kube: k.Kube, namespace: str, count: int, concurrency: int = 64) -> float:
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(i: int) -> None:
-        async with gate:
-            await kube.create(KFD, _kfd(f"bench-{i:05d}"), namespace)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(count)))
-    return time.perf_counter() - start
 
 
 async def wait_synced(base: str, namespace: str, count: int) -> None:
@@ -150,7 +112,7 @@ async def main(args: argparse.Namespace, kubeconfig: str) -> None:
     try:
         created_in = await create_many(kube, namespace, args.count)
         print(f"created {args.count} KubeFoundryDeployments in {namespace} in {created_in:.1f} s")
-        port = _free_port()
+        port = free_port()
         env = {**os.environ, "KUBECONFIG": kubeconfig, "KUBEFOUNDRY_LOG_LEVEL": "WARNING", "PYTHONSAFEPATH": "1"}
         argv = [
             sys.executable,
@@ -168,7 +130,7 @@ async def main(args: argparse.Namespace, kubeconfig: str) -> None:
         await wait_synced(base, namespace, args.count)
 
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS))
             loads: list[float] = []
             for _ in range(args.loads):
                 context = await browser.new_context(viewport={"width": 1280, "height": 900})

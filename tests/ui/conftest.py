@@ -7,7 +7,6 @@ accessibility violations and saved as a screenshot under build/ui-screenshots/ (
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,7 @@ from typing import Any
 import pytest
 from ui_support import AXE, UI_BUILD, UiServer, start_server
 
-from harness import Cluster
-
-CHROMIUM = os.environ.get("KUBEFOUNDRY_CHROMIUM", "/usr/bin/chromium")
-# Without the background-networking flags Chromium tries to reach Google's services (nothing may leave
-# this machine); a sandbox needs user namespaces the test machine does not grant root.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from harness import CHROMIUM, CHROMIUM_ARGS, Cluster
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +22,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"Chromium not found at {CHROMIUM}: `make chromium` installs Debian's package", pytrace=False)
     # launch() starts Chromium with a fresh temporary profile every session.
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": CHROMIUM_ARGS}
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": list(CHROMIUM_ARGS)}
 
 
 @pytest.fixture(scope="session")
