@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -20,6 +21,7 @@ from kubefoundry.operator.runtime import kube as k
 
 from .app import create_app
 from .auth import KubernetesAuth
+from .ui import BUILD_DIR
 
 log = logging.getLogger("kubefoundry.api")
 
@@ -58,6 +60,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "would need (TokenReview + SubjectAccessReview); none: anyone who reaches the port acts with the "
         "API's own rights (local development)",
     )
+    parser.add_argument(
+        "--ui-dir",
+        type=Path,
+        default=Path(os.environ.get("KUBEFOUNDRY_UI_DIR") or BUILD_DIR),
+        help="the built web UI to serve at / (default: the one built into the package by `make ui`)",
+    )
+    parser.add_argument("--no-ui", action="store_true", help="serve the REST API only")
     parser.add_argument("--log-level", default=os.environ.get("KUBEFOUNDRY_LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
 
@@ -86,6 +95,7 @@ async def build(args: argparse.Namespace) -> web.Application:
         cors_origins=[o for o in args.cors_origins.split(",") if o.strip()],
         auth=KubernetesAuth(kube) if args.auth == "kubernetes" else None,
         allowed_hosts=args.allowed_hosts.split(",") if local else None,
+        ui_dir=None if args.no_ui else args.ui_dir,
     )
 
     async def close_kube(_: web.Application) -> None:

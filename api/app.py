@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
@@ -21,6 +22,7 @@ from .openapi import build_document
 from .routes import TABLES, operations
 from .routes.docs import OPENAPI
 from .server import CorsPolicy, HostPolicy, cors_middleware, guard_middleware
+from .ui import add_ui_routes
 
 
 def create_app(
@@ -32,10 +34,12 @@ def create_app(
     timing: Timing | None = None,
     auth: KubernetesAuth | None = None,
     allowed_hosts: Sequence[str] | None = None,
+    ui_dir: Path | None = None,
 ) -> web.Application:
     """`auth`: check each caller's token and RBAC (see auth.py); None serves everyone.
     `allowed_hosts`: answer only these Host names besides IP addresses and localhost (a server listening
-    on loopback only, see server.py); None answers any."""
+    on loopback only, see server.py); None answers any.
+    `ui_dir`: serve the web UI built there (see ui.py) at every path outside /api; None: the API only."""
     policy = CorsPolicy.from_list(cors_origins, allow_localhost=allow_localhost_origins)
     hosts = HostPolicy.from_list(allowed_hosts) if allowed_hosts is not None else None
     app = web.Application(
@@ -52,6 +56,8 @@ def create_app(
     app[CONTEXT] = ctx
     for table in TABLES:
         table.register(app)
+    if ui_dir is not None:
+        add_ui_routes(app, ui_dir)
     document = build_document(operations(), authenticated=auth is not None)
     app[OPENAPI] = json.dumps(document, separators=(",", ":")).encode()
 
@@ -61,6 +67,10 @@ def create_app(
     async def stop_caches(_: web.Application) -> None:
         await ctx.stop()
 
+    async def end_streams(_: web.Application) -> None:
+        ctx.feed.close_streams()  # before aiohttp waits for open handlers to finish
+
     app.on_startup.append(start_caches)
+    app.on_shutdown.append(end_streams)
     app.on_cleanup.append(stop_caches)
     return app

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 Transform = Callable[[Obj], Obj | None]
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
+# Called synchronously after each change: (key, the object now, or None when removed); (None, None) after a
+# relist replaced everything, when the listener compares for itself.
+Listener = Callable[[Key | None, Obj | None], None]
 
 TOMBSTONE_SECONDS = 60.0
 # Watch attempts from one resourceVersion answered 429/5xx before the cache lists again instead.
@@ -99,6 +102,7 @@ class WatchCache:
         self.last_error: str | None = None
         self.last_status: int | None = None  # HTTP status of the last refusal (403: RBAC, 404: no CRD)
         self.version = 0  # bumped on every change: lets readers memoise derived views
+        self._listeners: list[Listener] = []
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -124,6 +128,18 @@ class WatchCache:
                 await asyncio.wait_for(self._attempted.wait(), timeout)
         return self.synced
 
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Calls `listener` after every change of the content; returns the function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _notify(self, key: Key | None, obj: Obj | None) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(key, obj)
+            except Exception:  # a listener's bug must not stop the cache
+                log.exception("%s: change listener failed", self.name)
+
     # --- writing through (read-your-writes) -----------------------------------------------------
 
     def upsert(self, raw: Obj) -> None:
@@ -132,7 +148,10 @@ class WatchCache:
         if obj is None:
             self._drop(key, _rv(raw))
             return
+        before = self.version
         self._put(key, obj)
+        if self.version != before:
+            self._notify(key, obj)
 
     def remove(self, namespace: str, name: str, resource_version: str | None = None) -> None:
         rv: int | None
@@ -170,6 +189,7 @@ class WatchCache:
                 if not ns_items:
                     del self._by_namespace[key[0]]
             self.version += 1
+            self._notify(key, None)
 
     def _replace_all(self, raw_items: list[Obj], list_rv: int | None = None) -> None:
         """The listing becomes the content; what the cache knows happened after the list's version
@@ -192,6 +212,7 @@ class WatchCache:
             by_ns.setdefault(ns, {})[name] = obj
         self._items, self._by_namespace = items, by_ns
         self.version += 1
+        self._notify(None, None)
 
     def _prune_tombstones(self) -> None:
         cutoff = time.monotonic() - TOMBSTONE_SECONDS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from kubefoundry.operator.runtime import settings as kf_settings
 from . import gpus, selectors, views
 from .cache import Transform, WatchCache
 from .errors import ApiError, Code, unavailable
+from .feed import DeploymentFeed
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class ApiContext:
         self._installations: dict[str, tuple[float, InstallationState]] = {}
         self.list_memo: dict[str | None, tuple[int, bytes]] = {}  # GET /deployments bodies by namespace
         self.last_provider_id = DEFAULT_PROVIDER_ID
+        self.feed = DeploymentFeed(self.deployments, self.deployment_list_body)
 
     def _cache(
         self,
@@ -90,10 +93,12 @@ class ApiContext:
         return [self.deployments, *self.pods.values(), self.gpu_pods, self.nodes]
 
     def start(self) -> None:
+        self.feed.start()  # before the caches: it announces their first list too
         for cache in self.caches:
             cache.start()
 
     async def stop(self) -> None:
+        await self.feed.stop()
         await asyncio.gather(*(cache.stop() for cache in self.caches))
 
     async def require(self, *caches: WatchCache) -> None:
@@ -110,6 +115,21 @@ class ApiContext:
                 raise unavailable(f"The Kubernetes API cannot be reached ({cache.name}: {reason})")
 
     # --- lookups -------------------------------------------------------------------------------------
+
+    def deployment_list_body(self, namespace: str | None) -> bytes:
+        """The serialised list, memoised until the cache changes (the list is the hot path of every UI)."""
+        version = self.deployments.version
+        memo = self.list_memo.get(namespace)
+        if memo is not None and memo[0] == version:
+            return memo[1]
+        summaries = sorted(
+            (e["summary"] for e in self.deployments.items(namespace)), key=lambda s: (s["namespace"], s["name"])
+        )
+        body = json.dumps({"deployments": summaries}, separators=(",", ":")).encode()
+        if len(self.list_memo) > 64:
+            self.list_memo.clear()
+        self.list_memo[namespace] = (version, body)
+        return body
 
     def pods_of(self, namespace: str, name: str, provider_id: str | None) -> tuple[WatchCache | None, list[Obj]]:
         """The pod summaries of a deployment, by its provider's pod selector."""

@@ -51,6 +51,7 @@ class Operation:
     public: bool = False  # served without authentication even with --auth kubernetes
     access: Access | None = None
     optional_body: bool = False  # the handler reads a JSON body when there is one (read_json)
+    media_type: str = "application/json"  # of the success response (text/event-stream for streams)
 
     @property
     def full_path(self) -> str:
@@ -96,6 +97,7 @@ class EndpointTable:
         public: bool = False,
         access: Access | None = None,
         optional_body: bool = False,
+        media_type: str = "application/json",
     ) -> Callable[[Handler], Handler]:
         op = Operation(
             method=method,
@@ -113,6 +115,7 @@ class EndpointTable:
             public=public,
             access=access,
             optional_body=optional_body,
+            media_type=media_type,
         )
 
         def decorate(handler: Handler) -> Handler:

@@ -165,7 +165,7 @@ def build_document(operations: Sequence[Operation], *, authenticated: bool = Fal
         entry["responses"] = {
             str(op.status): {
                 "description": op.summary,
-                "content": {"application/json": {"schema": _ref(op.response)}},
+                "content": {op.media_type: {"schema": _ref(op.response)}},
             },
             **_error_responses(op, authenticated),
         }

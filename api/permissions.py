@@ -67,3 +67,17 @@ def uninstall_provider(i: Inputs) -> list[Permission]:
 
 def change_settings(_: Inputs) -> list[Permission]:
     return [Permission("patch", "", "configmaps", operator_namespace(), SETTINGS_NAME)]
+
+
+def read_deployment_events(i: Inputs) -> list[Permission]:
+    namespace = i["query"].namespace
+    return [*get_deployment(i), Permission("list", "", "events", namespace)]
+
+
+def read_deployment_manifest(i: Inputs) -> list[Permission]:
+    return [Permission("get", GROUP, DEPLOYMENTS, i["query"].namespace, i["path"].name)]
+
+
+def scale_deployment(i: Inputs) -> list[Permission]:
+    # What `kubectl patch kfd` needs (the API patches spec.replicas, as `kubectl scale` does through /scale).
+    return [Permission("patch", GROUP, DEPLOYMENTS, i["query"].namespace, i["path"].name)]

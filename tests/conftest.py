@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -113,10 +114,17 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+def _is_browser_test(item: pytest.Item) -> bool:
+    return "tests/ui" in str(item.path).replace(os.sep, "/")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/cluster" in str(item.path).replace(os.sep, "/"):
+        if "tests/cluster" in str(item.path).replace(os.sep, "/") or _is_browser_test(item):
             item.add_marker(pytest.mark.cluster)
+    # The browser tests last: Playwright's synchronous API keeps an event loop running in this thread from
+    # its first test to the end of the session, and no asyncio test can run after that.
+    items.sort(key=_is_browser_test)
 
 
 @pytest.fixture(scope="session")
@@ -142,3 +150,87 @@ def operator(
     if request.session.testsfailed or os.environ.get("KUBEFOUNDRY_TEST_SHOW_LOGS") == "1":
         sys.stderr.write(f"\n--- operator log ({proc.log_path}), last 80 lines ---\n")
         sys.stderr.write("\n".join(proc.log().splitlines()[-80:]) + "\n")
+
+
+# --- the Dynamo STAND-IN controller (not NVIDIA Dynamo) as a subprocess ------------------------------------
+# `dynamo_standin` starts `python -m kubefoundry.simulator.dynamo` once per session against the test
+# cluster, after the provider CRDs are installed, and waits until its admission policy is enforced and it
+# has listed the DynamoGraphDeployments. A failing test that uses it gets the tail of the stand-in's log in
+# its report; the stand-in is stopped at the end of the session, and a stand-in that died during the session
+# fails the teardown with its log.
+
+READY_MARKER = "ready: watching"
+POLICY_MARKER = "admission policy active"
+START_TIMEOUT = 90.0
+LOG_TAIL_LINES = 150
+
+_running: BackgroundProcess | None = None
+
+
+def log_tail(proc: BackgroundProcess, lines: int = LOG_TAIL_LINES) -> str:
+    return "\n".join(proc.log().splitlines()[-lines:])
+
+
+def _exit_code(proc: BackgroundProcess) -> int | None:
+    return proc.proc.poll() if proc.proc is not None else None
+
+
+@pytest.fixture(scope="session")
+def dynamo_standin(cluster: Cluster, provider_crds: Path) -> Iterator[BackgroundProcess]:
+    """The Dynamo stand-in, reconciling DGDs in every namespace of the test cluster."""
+    global _running
+    standin = BackgroundProcess(
+        "dynamo-standin",
+        [sys.executable, "-m", "kubefoundry.simulator.dynamo", "--kubeconfig", cluster.kubeconfig],
+        cluster.kubeconfig,
+    )
+    standin.start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while READY_MARKER not in standin.log():
+            if not standin.running():
+                pytest.fail(
+                    f"the Dynamo stand-in exited at startup (code {_exit_code(standin)}); its log "
+                    f"({standin.log_path}):\n{log_tail(standin)}",
+                    pytrace=False,
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"the Dynamo stand-in was not ready after {START_TIMEOUT:.0f}s; its log "
+                    f"({standin.log_path}):\n{log_tail(standin)}",
+                    pytrace=False,
+                )
+            time.sleep(0.1)
+        if POLICY_MARKER not in standin.log():
+            pytest.fail(
+                f"the Dynamo stand-in's admission policy is not enforced; its log ({standin.log_path}):\n"
+                f"{log_tail(standin)}",
+                pytrace=False,
+            )
+    except BaseException:
+        standin.stop()
+        raise
+    _running = standin
+    try:
+        yield standin
+    finally:
+        _running = None
+        died = not standin.running()
+        standin.stop()
+    if died:
+        pytest.fail(
+            f"the Dynamo stand-in exited during the session (code {_exit_code(standin)}); its log "
+            f"({standin.log_path}):\n{log_tail(standin)}",
+            pytrace=False,
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and _running is not None and "dynamo_standin" in getattr(item, "fixturenames", ()):
+        state = "running" if _running.running() else f"EXITED with code {_exit_code(_running)}"
+        report.sections.append((f"Dynamo stand-in log ({state}; {_running.log_path})", log_tail(_running)))
+    return report

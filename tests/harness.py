@@ -24,6 +24,19 @@ CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"
 MANIFEST = REPO / "deploy" / "kubernetes" / "kubefoundry.yaml"
 TEST_CONTEXT_PREFIXES = ("kind-", "kwok-", "k3d-", "minikube", "docker-desktop", "rancher-desktop")
 NAMESPACE_LABEL = "kubefoundry.io/test"
+# Debian's Chromium for the browser tests and the UI benchmark. Without the background-networking flags it
+# tries to reach Google's services (nothing may leave this machine); its sandbox needs user namespaces that
+# the test machines do not give root.
+CHROMIUM = os.environ.get("KUBEFOUNDRY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 # host:pid:start of the test session that made a namespace, so a later session can tell its leftovers apart.
 NAMESPACE_OWNER = "kubefoundry.io/test-owner"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from aiohttp import web
@@ -48,22 +47,6 @@ class DeploymentPath(Inputs):
 # --- reads (from the cache) ---------------------------------------------------------------------------
 
 
-def _list_body(ctx: ApiContext, namespace: str | None) -> bytes:
-    """The serialised list, memoised until the cache changes (the list is the hot path of every UI)."""
-    version = ctx.deployments.version
-    memo = ctx.list_memo.get(namespace)
-    if memo is not None and memo[0] == version:
-        return memo[1]
-    summaries = sorted(
-        (e["summary"] for e in ctx.deployments.items(namespace)), key=lambda s: (s["namespace"], s["name"])
-    )
-    body = json.dumps({"deployments": summaries}, separators=(",", ":")).encode()
-    if len(ctx.list_memo) > 64:
-        ctx.list_memo.clear()
-    ctx.list_memo[namespace] = (version, body)
-    return body
-
-
 @table.route(
     "GET",
     "/deployments",
@@ -78,7 +61,7 @@ def _list_body(ctx: ApiContext, namespace: str | None) -> bytes:
 async def list_deployments(request: web.Request, query: ListQuery) -> web.Response:
     ctx = context_of(request)
     await ctx.require(ctx.deployments)
-    return json_response(_list_body(ctx, query.namespace))
+    return json_response(ctx.deployment_list_body(query.namespace))
 
 
 @table.route(

@@ -11,6 +11,7 @@ source "$HERE/versions.env"
 PY="$REPO/.venv/bin/python"
 export PYTHONSAFEPATH=1  # keep ./operator from shadowing the stdlib module under `python -m`
 PORT="${KUBEFOUNDRY_API_PORT:-3001}"
+LIVENESS_PORT="${KUBEFOUNDRY_OPERATOR_LIVENESS_PORT:-8081}"  # another checkout's `make dev` may hold 8081
 CACHE="${KUBEFOUNDRY_CACHE:-$HOME/.cache/kubefoundry}"
 LOGS="$CACHE/logs"
 mkdir -p "$LOGS"
@@ -52,7 +53,7 @@ export KUBEFOUNDRY_DEFAULT_CHART_SOURCE="$CHARTS"
 
 echo "[dev] the Dynamo STAND-IN plays NVIDIA Dynamo's operator here (the real one needs GPUs and images)"
 start dynamo-standin "$PY" -m kubefoundry.simulator.dynamo
-start operator "$PY" -m kubefoundry.operator --liveness http://127.0.0.1:8081/healthz
+start operator "$PY" -m kubefoundry.operator --liveness "http://127.0.0.1:$LIVENESS_PORT/healthz"
 start api "$PY" -m kubefoundry.api --port "$PORT"
 "$PY" -m kubefoundry.simulator.localchart manifest --dest "$CHARTS" | "$KUBECTL" apply -f - >/dev/null
 echo "[dev] applied ProviderInstall 'dynamo' (local chart at $CHARTS); kubectl get providerinstall"
@@ -60,6 +61,7 @@ echo "[dev] applied ProviderInstall 'dynamo' (local chart at $CHARTS); kubectl g
 cat <<MSG
 
 KubeFoundry is running.
+  web UI:      http://localhost:$PORT/
   REST API:    http://localhost:$PORT/api   (try: curl localhost:$PORT/api/cluster/status)
   kubectl:     export KUBECONFIG=$KUBECONFIG PATH=$(dirname "$(dirname "$KUBECTL")")/path:\$PATH
                then: kubectl get nodes   (kubectl $K8S_VERSION and helm $HELM_VERSION, built for this cluster)

@@ -7,19 +7,16 @@ the API server going away: connections are reset and new ones are refused.
 # ruff: noqa: E402  (api_fixtures is registered for assertion rewriting before it is imported)
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
-import yaml
 
 pytest.register_assert_rewrite("api_fixtures")
 
 from api_fixtures import Api, Reply, assert_error, start_api
+from tcp_proxy import TcpProxy, proxied_kubeconfig, upstream
 
 from harness import Cluster
 from kubefoundry.operator.models.deployment import KFD
@@ -29,65 +26,11 @@ from support import eventually
 pytest_plugins = ["api_fixtures"]
 
 
-class TcpProxy:
-    """Forwards 127.0.0.1:<port> to the API server; stop() resets every open connection."""
-
-    def __init__(self, target_host: str, target_port: int) -> None:
-        self.target = (target_host, target_port)
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            client_writer.transport.abort()
-            return
-        self._writers |= {client_writer, upstream_writer}
-
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, ConnectionError):
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            writer.transport.abort()
-
-        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
-        self._writers -= {client_writer, upstream_writer}
-
-
-def _upstream(cluster: Cluster) -> tuple[str, int]:
-    server = urlparse(yaml.safe_load(Path(cluster.kubeconfig).read_text())["clusters"][0]["cluster"]["server"])
-    assert server.hostname and server.port
-    return server.hostname, server.port
-
-
-def _proxied_kubeconfig(cluster: Cluster, port: int, path: Path) -> Path:
-    """The cluster's kubeconfig, pointed at the proxy (the serving certificate is valid for 127.0.0.1)."""
-    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 @pytest.fixture
 async def proxy(cluster: Cluster, tmp_path: Path) -> AsyncIterator[tuple[TcpProxy, Path]]:
-    tcp = TcpProxy(*_upstream(cluster))
+    tcp = TcpProxy(*upstream(cluster.kubeconfig))
     await tcp.start()
-    kubeconfig = _proxied_kubeconfig(cluster, tcp.port, tmp_path / "proxied.kubeconfig")
+    kubeconfig = proxied_kubeconfig(cluster.kubeconfig, tcp.port, tmp_path / "proxied.kubeconfig")
     yield tcp, kubeconfig
     await tcp.stop()
 
