@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,13 @@ async def _reconciled(kube: k.Kube, namespace: str, name: str) -> dict[str, Any]
     return obj if generation is not None and status.get("observedGeneration") == generation else None
 
 
+def _started(operator: BackgroundProcess) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return "controller started" in operator.log()
+
+    return check
+
+
 async def test_a_starting_api_server_is_one_warning_line_per_retry(
     faulty: FaultyApiServer, kube: k.Kube, namespace: str, kubefoundry_crds: None, provider_crds: Path, tmp_path: Path
 ) -> None:
@@ -47,6 +55,10 @@ async def test_a_starting_api_server_is_one_warning_line_per_retry(
     try:
         await kube.create(KFD, kfd("steady", provider="dynamo"), namespace)
         await eventually(lambda: _reconciled(kube, namespace, "steady"), 60, "the first reconcile")
+        # The session's operator may have made that reconcile: wait until this one runs its controller and
+        # has had a few resyncs, so the outage below meets this operator's reconciles and not its start-up.
+        await eventually(_started(operator), 60, "this operator's controller")
+        await asyncio.sleep(3)
 
         before = len(operator.log())
         faulty.fault = answer_everything(503, "ServiceUnavailable", STARTING)
