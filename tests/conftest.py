@@ -21,6 +21,7 @@ import yaml
 
 from harness import (
     CLUSTER_SH,
+    SESSION_INSTANCE,
     TEST_CONTEXT_PREFIXES,
     BackgroundProcess,
     Cluster,
@@ -31,7 +32,12 @@ from harness import (
     operator_env,
 )
 from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.instance import INSTANCE_ENV
 from kubefoundry.simulator import localchart
+
+# What this process creates through the in-process API (deployments, ProviderInstalls) is labelled for the
+# session operator's instance, as the API next to an operator of that instance would.
+os.environ[INSTANCE_ENV] = SESSION_INSTANCE
 
 
 def _external_cluster() -> Cluster:
@@ -139,10 +145,11 @@ def operator(
 ) -> Iterator[BackgroundProcess]:
     """The KubeFoundry operator, watching the whole test cluster.
 
-    It runs as an operator instance of its own, so it leaves alone a ProviderInstall that belongs to
-    the cluster's real operator (`make dev`'s, say) and that it has no business reinstalling.
+    It runs as an operator instance of its own (SESSION_INSTANCE), so it leaves alone the ProviderInstalls
+    and deployments of the cluster's real operator (`make dev`'s, say) and of the operators tests start;
+    a test's deployment reaches it through the instance label (support.kfd, the in-process API).
     """
-    env = {**operator_env(local_charts), "KUBEFOUNDRY_OPERATOR_INSTANCE": f"test-{uuid.uuid4().hex[:6]}"}
+    env = {**operator_env(local_charts), INSTANCE_ENV: SESSION_INSTANCE}
     proc = BackgroundProcess("operator", [sys.executable, "-m", "kubefoundry.operator"], cluster.kubeconfig, env)
     proc.start()
     yield proc

@@ -12,12 +12,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+
+from kubefoundry.operator.runtime.instance import INSTANCE_ENV, INSTANCE_LABEL
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER_SH = REPO / "deploy" / "local" / "cluster.sh"
@@ -39,6 +42,15 @@ CHROMIUM_ARGS = (
 )
 # host:pid:start of the test session that made a namespace, so a later session can tell its leftovers apart.
 NAMESPACE_OWNER = "kubefoundry.io/test-owner"
+# The session operator's instance (runtime/instance.py): it handles only the ProviderInstalls and
+# KubeFoundryDeployments labelled with it, so it never reconciles what another operator on the cluster (make
+# dev's, one a test starts) handles, nor they its.
+SESSION_INSTANCE = f"test-{uuid.uuid4().hex[:6]}"
+
+
+def instance_label(instance: str | None = SESSION_INSTANCE) -> dict[str, str]:
+    """The labels an object needs to be handled by the operator of that instance (None: one without)."""
+    return {INSTANCE_LABEL: instance} if instance else {}
 
 
 @dataclass(frozen=True)
@@ -69,8 +81,10 @@ class BackgroundProcess:
     def __init__(self, name: str, argv: list[str], kubeconfig: str, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.argv = argv
+        # The operator instance is never inherited (the test process acts for the session's): a process
+        # handles or labels for an instance only when its caller says so.
         self.env = {
-            **os.environ,
+            **{key: value for key, value in os.environ.items() if key != INSTANCE_ENV},
             "KUBECONFIG": kubeconfig,
             "PYTHONUNBUFFERED": "1",
             "PYTHONSAFEPATH": "1",  # the repository's `operator/` must not shadow the stdlib module

@@ -13,6 +13,7 @@ from kubefoundry.operator.providers import Provider, UnknownProvider, get_provid
 from kubefoundry.operator.providers.detect import missing_crds
 from kubefoundry.operator.providers.rendering import desired_child
 from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.instance import instance_labels
 
 from .. import permissions, views
 from ..context import ApiContext, context_of
@@ -109,12 +110,11 @@ async def _provider_for(ctx: ApiContext, body: CreateDeploymentRequest) -> Provi
 
 
 def _manifest(body: CreateDeploymentRequest) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": {"name": body.name, "namespace": body.namespace},
-        "spec": body.spec_fields(),
-    }
+    metadata: dict[str, Any] = {"name": body.name, "namespace": body.namespace}
+    labels = instance_labels()  # for the operator instance this API runs next to, as ProviderInstalls are
+    if labels:
+        metadata["labels"] = labels
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": body.spec_fields()}
 
 
 _CREATE_ERRORS = (

@@ -1,6 +1,7 @@
 """kopf wiring for KubeFoundryDeployment: every signal only enqueues the deployment's key.
 
-Signals: the deployment itself, the provider resources it owns, their pods, the provider CRDs
+Only the deployments of this operator instance (runtime/instance.py) are handled. Signals: the deployment
+itself, the provider resources it owns, their pods, the provider CRDs
 appearing or disappearing, and a periodic resync. The work queue deduplicates them and the
 reconciler (reconciler.py) does the work, so a burst of pod events costs one
 reconcile. Watch handlers (`on.event`) add no finalizers or annotations to anybody's objects.
@@ -20,6 +21,7 @@ from ..models.common import GROUP, VERSION
 from ..models.deployment import PLURAL
 from ..providers import all_providers
 from ..providers.rendering import DEPLOYMENT_LABEL
+from ..runtime import instance
 from ..runtime import kube as k
 from ..runtime.workqueue import WorkQueue
 from .reconciler import DeploymentReconciler, ObjectCache, crd_established, crd_name
@@ -108,7 +110,9 @@ async def kubefoundrydeployment_event(
 ) -> None:
     controller = _controller(memo)
     key = (namespace or "", name)
-    if type == "DELETED":
+    # Filtered here rather than by kopf's labels=: a deployment relabelled to another operator instance must
+    # leave this one's cache, and kopf sends a filtered handler nothing once the object stops matching.
+    if type == "DELETED" or not instance.handles(event["object"]):
         controller.cache.deployments.pop(key, None)
         controller.queue.forget(key)
         return

@@ -19,6 +19,7 @@ from ..models.deployment import KFD, KubeFoundryDeploymentSpec
 from ..providers import UnknownProvider, get_provider
 from ..providers.base import Provider
 from ..providers.rendering import FIELD_MANAGER, desired_child
+from ..runtime import instance
 from ..runtime import kube as k
 from ..runtime.events import post_event
 from ..runtime.settings import read_settings
@@ -105,6 +106,8 @@ class DeploymentReconciler:
         kfd = self.cache.deployments.get((namespace, name)) or await self.kube.get_or_none(KFD, name, namespace)
         if kfd is None:
             return Outcome()  # deleted: the garbage collector removes what it owned
+        if not instance.handles(kfd):
+            return Outcome()  # another operator instance's (a child's or pod's event can name it)
         meta = kfd["metadata"]
         previous: dict[str, Any] = kfd.get("status") or {}
         generation = int(meta.get("generation") or 0)

@@ -1,14 +1,17 @@
-"""Which operator handles which ProviderInstall, and the names of its kopf bookkeeping.
+"""Which operator handles which ProviderInstall and KubeFoundryDeployment, and the names of its kopf bookkeeping.
 
 Several operators can share a cluster (a developer's next to the deployed one, tests next to both). One
-started with $KUBEFOUNDRY_OPERATOR_INSTANCE=x handles only ProviderInstalls labelled
-kubefoundry.io/operator-instance=x, with a finalizer and annotations of its own; one without it handles
-only unlabelled ones. The API labels the ProviderInstalls it creates the same way.
+started with $KUBEFOUNDRY_OPERATOR_INSTANCE=x handles only ProviderInstalls and KubeFoundryDeployments
+labelled kubefoundry.io/operator-instance=x, with a finalizer and annotations of its own; one without it
+handles only unlabelled ones. Two operators never reconcile the same object (they would force-apply under
+one field manager, flap the provider resource and post every Event twice). The API labels the objects it
+creates the same way, from its own environment.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -50,7 +53,7 @@ def annotation_prefix() -> str:
 
 
 def instance_labels() -> dict[str, str]:
-    """Labels a ProviderInstall needs to be handled by an operator with this process's environment."""
+    """Labels a ProviderInstall or KubeFoundryDeployment needs to be handled by an operator like this process."""
     instance = operator_instance()
     return {INSTANCE_LABEL: instance} if instance else {}
 
@@ -59,3 +62,9 @@ def label_filter() -> dict[str, Any]:
     """kopf's `labels=` filter selecting the ProviderInstalls this process handles."""
     instance = operator_instance()
     return {INSTANCE_LABEL: instance if instance else kopf.ABSENT}
+
+
+def handles(obj: Mapping[str, Any]) -> bool:
+    """Whether an operator with this process's environment handles `obj` (the same rule as label_filter)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return labels.get(INSTANCE_LABEL) == operator_instance()

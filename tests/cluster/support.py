@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from harness import SESSION_INSTANCE, instance_label
 from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.runtime import kube as k
 
@@ -29,12 +30,14 @@ async def eventually(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
-def kfd(name: str, **spec: Any) -> dict[str, Any]:
+def kfd(name: str, *, instance: str | None = SESSION_INSTANCE, **spec: Any) -> dict[str, Any]:
+    """A KubeFoundryDeployment for the operator of `instance`: by default the session's (conftest's
+    `operator`); None for an operator started without an instance."""
     body = {"modelId": "Qwen/Qwen3-0.6B", **spec}
     return {
         "apiVersion": "kubefoundry.io/v1alpha1",
         "kind": "KubeFoundryDeployment",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": instance_label(instance)},
         "spec": body,
     }
 

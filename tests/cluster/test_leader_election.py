@@ -106,7 +106,7 @@ async def leader_among(kube: k.Kube, replicas: list[Replica], timeout: float) ->
 
 
 async def child_of(kube: k.Kube, name: str, timeout: float) -> dict[str, Any]:
-    await kube.create(KFD, kfd(name, engine="vllm"), "team-a")
+    await kube.create(KFD, kfd(name, instance=None, engine="vllm"), "team-a")  # the replicas run without one
     return await eventually(lambda: kube.get_or_none(DGD, name, "team-a"), timeout, what=f"the DGD of {name}")
 
 

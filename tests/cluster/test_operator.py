@@ -179,6 +179,20 @@ async def test_deleting_removes_every_child(kube: k.Kube, namespace: str) -> Non
     await eventually(all_gone, 90, what="garbage collection of every child")
 
 
+async def test_a_deployment_of_another_operator_instance_is_left_alone(kube: k.Kube, namespace: str) -> None:
+    # Labelled for an operator that is not running; the session operator must neither apply its child nor
+    # write its status (two operators reconciling one deployment flap its child and post every Event twice).
+    await kube.create(KFD, kfd("theirs", instance="someone-else"), namespace)
+    await kube.create(KFD, kfd("ours"), namespace)
+    await wait_for_phase(kube, namespace, "ours", "Running")
+    await asyncio.sleep(2)  # "theirs" was seen first; give its queued reconcile time to (wrongly) run
+
+    theirs = await kube.get(KFD, "theirs", namespace)
+    assert "status" not in theirs, theirs.get("status")
+    assert await kube.get_or_none(DGD, "theirs", namespace) is None
+    assert await events_for(kube, namespace, "theirs") == []
+
+
 async def test_a_hand_edit_of_the_child_is_reverted(kube: k.Kube, namespace: str) -> None:
     await kube.create(KFD, kfd("drift", enforceEager=True), namespace)
     await wait_for_phase(kube, namespace, "drift", "Running")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from faulty_apiserver import FaultyApiServer, answer_everything
 from harness import BackgroundProcess
 from kubefoundry.operator.models.deployment import KFD
 from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.instance import INSTANCE_ENV
 from support import eventually, kfd
 
 pytest_plugins = ["faulty_apiserver"]
@@ -35,30 +35,22 @@ async def _reconciled(kube: k.Kube, namespace: str, name: str) -> dict[str, Any]
     return obj if generation is not None and status.get("observedGeneration") == generation else None
 
 
-def _started(operator: BackgroundProcess) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        return "controller started" in operator.log()
-
-    return check
-
-
 async def test_a_starting_api_server_is_one_warning_line_per_retry(
     faulty: FaultyApiServer, kube: k.Kube, namespace: str, kubefoundry_crds: None, provider_crds: Path, tmp_path: Path
 ) -> None:
+    instance = f"test-{uuid.uuid4().hex[:6]}"
     operator = BackgroundProcess(
         "operator-transient",
         [sys.executable, "-m", "kubefoundry.operator", "--namespace", namespace],
         str(faulty.kubeconfig(tmp_path / "faulty.kubeconfig")),
-        {"KUBEFOUNDRY_RESYNC_SECONDS": "1", "KUBEFOUNDRY_OPERATOR_INSTANCE": f"test-{uuid.uuid4().hex[:6]}"},
+        {"KUBEFOUNDRY_RESYNC_SECONDS": "1", INSTANCE_ENV: instance},
     )
     operator.start()
     try:
-        await kube.create(KFD, kfd("steady", provider="dynamo"), namespace)
-        await eventually(lambda: _reconciled(kube, namespace, "steady"), 60, "the first reconcile")
-        # The session's operator may have made that reconcile: wait until this one runs its controller and
-        # has had a few resyncs, so the outage below meets this operator's reconciles and not its start-up.
-        await eventually(_started(operator), 60, "this operator's controller")
-        await asyncio.sleep(3)
+        # Labelled for this operator's instance alone: no other operator (the session's) reconciles it, so the
+        # first reconcile proves this one runs its controller and the outage meets its reconciles.
+        await kube.create(KFD, kfd("steady", instance=instance, provider="dynamo"), namespace)
+        await eventually(lambda: _reconciled(kube, namespace, "steady"), 60, "this operator's first reconcile")
 
         before = len(operator.log())
         faulty.fault = answer_everything(503, "ServiceUnavailable", STARTING)

@@ -54,7 +54,7 @@ async def test_deployment_waits_for_the_provider_and_runs_after_its_install(
     bare_cluster.kubectl("create", "namespace", "team-a")
     operator.start()
     try:
-        await bare_kube.create(KFD, kfd("early", engine="vllm"), "team-a")
+        await bare_kube.create(KFD, kfd("early", instance=None, engine="vllm"), "team-a")
 
         async def waiting() -> dict[str, object] | None:
             obj = await bare_kube.get(KFD, "early", "team-a")

@@ -29,6 +29,7 @@ from harness import (
 from kubefoundry.api.app import create_app
 from kubefoundry.api.auth import KubernetesAuth
 from kubefoundry.operator.runtime import kube as k
+from kubefoundry.operator.runtime.instance import INSTANCE_ENV
 from support import eventually, wait_for_phase
 
 SA, SA_NAMESPACE = "kubefoundry", "kubefoundry-system"
@@ -89,6 +90,7 @@ def processes(rbac_cluster: Cluster, sa_kubeconfig: Path) -> Iterator[tuple[Back
 @pytest.fixture(scope="module")
 async def sa_api(sa_kubeconfig: Path, monkeypatch_module: pytest.MonkeyPatch) -> AsyncIterator[TestClient[Any, Any]]:
     monkeypatch_module.setenv("KUBEFOUNDRY_NAMESPACE", SA_NAMESPACE)
+    monkeypatch_module.delenv(INSTANCE_ENV)  # deployments for the manifest's operator, which runs without one
     kube = await k.Kube.connect(str(sa_kubeconfig))
     # As the manifest runs it: checking callers' tokens needs the ServiceAccount's auth-delegator binding.
     app = create_app(kube, auth=KubernetesAuth(kube))

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from ui_support import AXE, UI_BUILD, UiServer, start_server
 
-from harness import CHROMIUM, CHROMIUM_ARGS, Cluster
+from harness import CHROMIUM, CHROMIUM_ARGS, SESSION_INSTANCE, Cluster
+from kubefoundry.operator.runtime.instance import INSTANCE_ENV
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +43,7 @@ def ui(
     cluster: Cluster, kubefoundry_crds: None, provider_crds: Path, operator: Any, dynamo_standin: Any
 ) -> Iterator[UiServer]:
     """The API and UI on the session's cluster, with the operator and the Dynamo stand-in running."""
-    server = start_server("api-ui", cluster.kubeconfig)
+    # Deployments made through this UI are labelled for the session operator (harness.SESSION_INSTANCE).
+    server = start_server("api-ui", cluster.kubeconfig, env={INSTANCE_ENV: SESSION_INSTANCE})
     yield server
     server.process.stop()

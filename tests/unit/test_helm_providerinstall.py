@@ -173,3 +173,14 @@ def test_configure_uses_kubefoundry_names_and_instance_names_apart(monkeypatch: 
     assert settings.persistence.finalizer == "kubefoundry.io/finalizer-dev-1"
     assert settings.persistence.diffbase_storage.prefix == "dev-1.kubefoundry.io"  # type: ignore[attr-defined]
     assert instance.instance_labels() == {instance.INSTANCE_LABEL: "dev-1"}
+
+
+def test_an_operator_handles_only_the_objects_of_its_own_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = {"metadata": {"labels": {instance.INSTANCE_LABEL: "dev-1"}}}
+    unlabelled: dict[str, object] = {"metadata": {"name": "x"}}
+    monkeypatch.delenv(instance.INSTANCE_ENV, raising=False)
+    assert instance.handles(unlabelled) and not instance.handles(mine)
+    monkeypatch.setenv(instance.INSTANCE_ENV, "dev-1")
+    assert instance.handles(mine) and not instance.handles(unlabelled)
+    monkeypatch.setenv(instance.INSTANCE_ENV, "dev-2")
+    assert not instance.handles(mine)
