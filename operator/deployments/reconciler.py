@@ -18,7 +18,7 @@ from ..models.common import set_condition
 from ..models.deployment import KFD, KubeFoundryDeploymentSpec
 from ..providers import UnknownProvider, get_provider
 from ..providers.base import Provider
-from ..providers.rendering import FIELD_MANAGER, desired_child
+from ..providers.rendering import DEPLOYMENT_LABEL, FIELD_MANAGER, MANAGED_BY, desired_child
 from ..runtime import instance
 from ..runtime import kube as k
 from ..runtime.events import post_event
@@ -66,6 +66,15 @@ def crd_established(crd: k.JSON | None) -> bool:
 
 def _owned_by(child: k.JSON, owner_uid: str) -> bool:
     return any(ref.get("uid") == owner_uid for ref in child.get("metadata", {}).get("ownerReferences") or [])
+
+
+def _adoptable(child: k.JSON, deployment: str) -> bool:
+    """Labelled as this deployment's and controlled by nobody: a child of ours that lost its owner."""
+    meta = child.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    ours = labels.get(DEPLOYMENT_LABEL) == deployment and all(labels.get(k_) == v for k_, v in MANAGED_BY.items())
+    controlled = any(ref.get("controller") for ref in meta.get("ownerReferences") or [])
+    return ours and not controlled
 
 
 def _pod_info(pod: k.JSON) -> PodInfo:
@@ -161,15 +170,27 @@ class DeploymentReconciler:
         current = self.cache.children.get(ObjectCache.child_key(res, namespace, name))
         if current is None:
             current = await self.kube.get_or_none(res, name, namespace)
-        if current is not None and not _owned_by(current, meta["uid"]):
-            obs.rejected = (
-                f"a {res.kind} named {name!r} already exists in {namespace!r} and is not owned by this "
-                "deployment; KubeFoundry leaves it alone. Delete it or choose another name."
-            )
-            return Outcome(requeue_after=60)
         if current is not None and current["metadata"].get("deletionTimestamp"):
-            obs.recreating = f"waiting for the previous {res.kind} to be deleted"
+            # Checked before ownership: the child of a deployment deleted and made again under the same name
+            # is still finishing (its provider's finalizer); the new one waits for it, it has not failed.
+            if _owned_by(current, meta["uid"]):
+                obs.recreating = f"waiting for the previous {res.kind} to be deleted"
+            else:
+                obs.waiting = (
+                    f"waiting for the {res.kind} {namespace}/{name} of an earlier deployment of this name to "
+                    "finish deleting"
+                )
             return Outcome(requeue_after=2)
+        if current is not None and not _owned_by(current, meta["uid"]):
+            if not _adoptable(current, name):
+                obs.rejected = (
+                    f"a {res.kind} named {name!r} already exists in {namespace!r} and is not owned by this "
+                    "deployment; KubeFoundry leaves it alone. Delete it or choose another name."
+                )
+                return Outcome(requeue_after=60)
+            # Ours by its labels, with no controller (its ownerReference removed by hand): adopted back, as
+            # controller-runtime does, so that it is updated and garbage-collected with the deployment again.
+            await post_event(self.kube, kfd, "Normal", "Adopted", f"adopted {res.kind} {namespace}/{name}")
         if current is not None:
             reason = provider.recreate_reason(current, desired)
             if reason:
@@ -191,6 +212,8 @@ class DeploymentReconciler:
                 obs.rejected = f"the API server rejected the {res.kind}: {exc.message}"
                 return Outcome(requeue_after=60)
             raise
+        # What the watch will say next; a reconcile before that must not take the child for unowned again.
+        self.cache.children[ObjectCache.child_key(res, namespace, name)] = child
         obs.child = provider.read_status(child)
         if current is None:
             await post_event(self.kube, kfd, "Normal", "Created", f"created {res.kind} {namespace}/{name}")
@@ -237,7 +260,8 @@ def _worth_a_warning(cond: dict[str, Any]) -> bool:
     # Ready mostly mirrors another condition that already got its Event; these are its own words.
     if cond["type"] == "Ready":
         return bool(cond["reason"] in ("ProviderFailed", "InvalidSpec"))
-    return bool(cond["reason"] != "Recreating")  # the Recreating Event is posted where it happens
+    # The Recreating Event is posted where it happens; waiting for an old child is no warning.
+    return bool(cond["reason"] not in ("Recreating", "WaitingForDeletion"))
 
 
 __all__ = ["DeploymentReconciler", "Outcome"]

@@ -38,6 +38,7 @@ class Observation:
     child_ref: dict[str, str] | None = None
     rejected: str | None = None  # why the API server refused the provider resource
     recreating: str | None = None  # why the provider resource is being replaced
+    waiting: str | None = None  # an earlier deployment's provider resource of this name is still deleting
     child: ChildStatus | None = None
     pods: list[PodInfo] = field(default_factory=list)
     endpoint: EndpointInfo | None = None
@@ -105,6 +106,13 @@ def compute_status(
         cond(RESOURCE_ACCEPTED, False, "Rejected", obs.rejected)
         cond(READY, False, "ProviderResourceRejected", obs.rejected)
         status["phase"] = Phase.FAILED.value
+        status["conditions"] = conds
+        return _finish(status, prev, obs)
+
+    if obs.waiting is not None:
+        cond(RESOURCE_ACCEPTED, False, "WaitingForDeletion", obs.waiting)
+        cond(READY, False, "WaitingForDeletion", obs.waiting)
+        status["phase"] = Phase.PENDING.value
         status["conditions"] = conds
         return _finish(status, prev, obs)
 

@@ -14,7 +14,7 @@ import yaml
 from kubefoundry.operator.models.deployment import KFD, KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import get_provider
 from kubefoundry.operator.runtime import kube as k
-from support import DGD, condition, events_for, eventually, kfd, wait_for_phase
+from support import DGD, condition, events_for, eventually, kfd, vllm_agg, wait_for_phase
 
 pytestmark = pytest.mark.usefixtures("provider_crds", "operator", "dynamo_standin")
 
@@ -109,7 +109,11 @@ async def test_too_big_for_the_cluster_stays_pending_with_the_schedulers_reason(
     assert condition(obj, "Ready")["reason"] == "Unschedulable"
     # Two 8-GPU workers fit on the two GPU nodes; the third cannot.
     assert obj["status"]["readyReplicas"] <= 2
-    assert any(e["reason"] == "Unschedulable" for e in await events_for(kube, namespace, "huge"))
+
+    async def warned() -> bool:  # the Event follows the status write that announces it
+        return any(e["reason"] == "Unschedulable" for e in await events_for(kube, namespace, "huge"))
+
+    await eventually(warned, 30, what="the Unschedulable Event")
 
 
 async def test_kubectl_scale_and_spec_edits_change_replicas(kube: k.Kube, namespace: str, cluster: Any) -> None:
@@ -191,6 +195,69 @@ async def test_a_deployment_of_another_operator_instance_is_left_alone(kube: k.K
     assert "status" not in theirs, theirs.get("status")
     assert await kube.get_or_none(DGD, "theirs", namespace) is None
     assert await events_for(kube, namespace, "theirs") == []
+
+
+HOLD = "test.kubefoundry.io/hold"  # a finalizer that keeps a deleted child around, as a provider's does
+
+
+async def test_a_deployment_made_again_waits_for_the_old_child_instead_of_failing(
+    kube: k.Kube, namespace: str
+) -> None:
+    await kube.create(KFD, kfd("again"), namespace)
+    old = await eventually(lambda: kube.get_or_none(DGD, "again", namespace), 60, what="the first DGD")
+    await kube.merge_patch(DGD, "again", {"metadata": {"finalizers": [HOLD]}}, namespace)
+    await kube.delete(KFD, "again", namespace)  # `kubectl delete kfd again && kubectl apply -f again.yaml`
+
+    async def old_deleting() -> bool:
+        dgd = await kube.get_or_none(DGD, "again", namespace)
+        return bool(dgd and dgd["metadata"].get("deletionTimestamp"))
+
+    await eventually(old_deleting, 60, what="the garbage collector to delete the old DGD")
+    await kube.create(KFD, kfd("again"), namespace)
+    waiting = await wait_for_phase(kube, namespace, "again", "Pending")
+    assert condition(waiting, "ProviderResourceAccepted")["reason"] == "WaitingForDeletion", waiting["status"]
+    assert "finish deleting" in condition(waiting, "Ready")["message"]
+
+    await kube.merge_patch(DGD, "again", {"metadata": {"finalizers": None}}, namespace)
+    await wait_for_phase(kube, namespace, "again", "Running")
+    new = await kube.get(DGD, "again", namespace)
+    assert new["metadata"]["uid"] != old["metadata"]["uid"]
+    assert new["metadata"]["ownerReferences"][0]["uid"] == (await kube.get(KFD, "again", namespace))["metadata"]["uid"]
+
+
+async def test_a_child_whose_owner_reference_was_removed_is_adopted_back(kube: k.Kube, namespace: str) -> None:
+    await kube.create(KFD, kfd("orphan"), namespace)
+    await wait_for_phase(kube, namespace, "orphan", "Running")
+    uid = (await kube.get(KFD, "orphan", namespace))["metadata"]["uid"]
+    await kube.merge_patch(DGD, "orphan", {"metadata": {"ownerReferences": None}}, namespace)
+
+    async def adopted() -> bool:
+        refs = (await kube.get(DGD, "orphan", namespace))["metadata"].get("ownerReferences") or []
+        return [(r["uid"], r.get("controller")) for r in refs] == [(uid, True)]
+
+    await eventually(adopted, 60, what="the DGD to get its ownerReference back")
+    assert "Adopted" in [e["reason"] for e in await events_for(kube, namespace, "orphan")]
+    assert (await kube.get(KFD, "orphan", namespace))["status"]["phase"] == "Running"
+    await kube.delete(KFD, "orphan", namespace)  # and it goes with its deployment again
+    await eventually(lambda: _gone(kube, DGD, "orphan", namespace), 60, what="the adopted DGD's garbage collection")
+
+
+async def _gone(kube: k.Kube, res: k.Resource, name: str, namespace: str) -> bool:
+    return await kube.get_or_none(res, name, namespace) is None
+
+
+async def test_a_child_another_controller_owns_is_not_adopted(kube: k.Kube, namespace: str) -> None:
+    configmap = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "someone"}}
+    owner = await kube.create(k.CONFIGMAPS, configmap, namespace)
+    theirs = vllm_agg("taken")
+    theirs["metadata"]["labels"] = {"kubefoundry.io/deployment": "taken", "app.kubernetes.io/managed-by": "kubefoundry"}
+    theirs["metadata"]["ownerReferences"] = [k.owner_reference({**configmap, **owner})]
+    await kube.create(DGD, theirs, namespace)
+    await kube.create(KFD, kfd("taken"), namespace)
+    failed = await wait_for_phase(kube, namespace, "taken", "Failed")
+    assert "not owned by this deployment" in condition(failed, "ProviderResourceAccepted")["message"]
+    refs = (await kube.get(DGD, "taken", namespace))["metadata"]["ownerReferences"]
+    assert [r["uid"] for r in refs] == [owner["metadata"]["uid"]]
 
 
 async def test_a_hand_edit_of_the_child_is_reverted(kube: k.Kube, namespace: str) -> None:
