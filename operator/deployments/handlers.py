@@ -24,6 +24,7 @@ from ..providers.rendering import DEPLOYMENT_LABEL
 from ..runtime import instance
 from ..runtime import kube as k
 from ..runtime.workqueue import WorkQueue
+from . import resync
 from .reconciler import DeploymentReconciler, ObjectCache, crd_established, crd_name
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,12 @@ class DeploymentController:
     async def _resync_forever(self) -> None:
         while True:
             await asyncio.sleep(RESYNC_SECONDS)
+            try:
+                await resync.converge(self.kube, self.cache, (p.resource for p in all_providers()))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next resync tries again; reconciles go on meanwhile
+                log.warning("resync: could not compare the caches with the cluster: %s", exc)
             self.enqueue_all()
 
 

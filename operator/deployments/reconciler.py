@@ -205,8 +205,13 @@ class DeploymentReconciler:
                 await post_event(self.kube, kfd, "Normal", "Recreating", obs.recreating)
                 return Outcome(requeue_after=2)
 
+        if current is None and not await self._still_exists(kfd):
+            return Outcome()  # deleted while a watch was away: a child now would only be garbage-collected
         try:
             child = await self.kube.apply(res, desired, field_manager=FIELD_MANAGER)
+        except k.NotFound:
+            self.cache.crds.pop(crd_name(res), None)  # the CRD went while a watch was away: ask next time
+            raise
         except k.KubeError as exc:
             if exc.status in (400, 403, 409, 422):
                 obs.rejected = f"the API server rejected the {res.kind}: {exc.message}"
@@ -226,6 +231,15 @@ class DeploymentReconciler:
         if known.get("service") == ep.service or await self.kube.get_or_none(k.SERVICES, ep.service, namespace):
             obs.endpoint = ep
         return Outcome()
+
+    async def _still_exists(self, kfd: k.JSON) -> bool:
+        """Whether `kfd` (a cached copy) is still there: checked before creating a child, which is rare."""
+        meta = kfd["metadata"]
+        current = await self.kube.get_or_none(KFD, meta["name"], meta["namespace"])
+        if current is None or current["metadata"].get("uid") != meta.get("uid"):
+            self.cache.deployments.pop((meta["namespace"], meta["name"]), None)
+            return False
+        return True
 
     def _invalid_status(
         self, previous: dict[str, Any], generation: int, message: str, provider_id: str | None = None
@@ -248,6 +262,7 @@ class DeploymentReconciler:
         try:
             await self.kube.merge_patch(KFD, meta["name"], {"status": patch}, meta["namespace"], subresource="status")
         except k.NotFound:
+            self.cache.deployments.pop((meta["namespace"], meta["name"]), None)  # a ghost the watch missed
             return
         for c in transitions(previous, status):
             if c["type"] == "Ready" and c["status"] == "True":

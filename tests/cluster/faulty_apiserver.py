@@ -85,6 +85,25 @@ def expire_watches() -> Fault:
     return fault
 
 
+def stall_watches(release: asyncio.Event) -> Fault:
+    """Every watch is accepted and sends nothing (a partitioned watch) until `release` is set, then ends with
+    the ERROR event of an expired resourceVersion: what a client sees when its watch was away for longer than
+    the API server keeps history. Other requests pass through meanwhile."""
+
+    async def fault(request: web.Request) -> web.StreamResponse | None:
+        if request.query.get("watch") != "true":
+            return None
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await release.wait()
+        event = {"type": "ERROR", "object": status_body(410, "Expired", "too old resource version: 1 (2)")}
+        await response.write(json.dumps(event).encode() + b"\n")
+        await response.write_eof()
+        return response
+
+    return fault
+
+
 class FaultyApiServer:
     def __init__(self, kube: k.Kube) -> None:
         self.kube = kube
