@@ -8,6 +8,7 @@ KUBEFOUNDRY_TEST_ALLOWED_CONTEXTS).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from harness import (
     TEST_CONTEXT_PREFIXES,
     BackgroundProcess,
     Cluster,
+    SessionLease,
     create_test_namespace,
     delete_leftover_namespaces,
     install_kubefoundry_crds,
@@ -66,20 +68,33 @@ def _local_cluster() -> Cluster:
     return Cluster(kubeconfig=kubeconfig, kubectl_bin=kubectl_bin, local=True)
 
 
+@contextlib.contextmanager
+def _session_lease(cluster: Cluster) -> Iterator[None]:
+    """This session's Lease, renewed while it runs: what tells other sessions its namespaces are in use."""
+    lease = SessionLease(cluster)
+    lease.start()
+    try:
+        yield
+    finally:
+        lease.stop()
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     if os.environ.get("KUBEFOUNDRY_TEST_USE_KUBECONFIG") == "1":
         external = _external_cluster()
-        delete_leftover_namespaces(external)
-        yield external
+        with _session_lease(external):
+            delete_leftover_namespaces(external)
+            yield external
         return
     was_running = subprocess.run(["bash", str(CLUSTER_SH), "healthy"], check=False).returncode == 0
     try:
         local = _local_cluster()
-        removed = delete_leftover_namespaces(local)
-        if removed:
-            sys.stderr.write(f"[tests] deleted namespaces left by interrupted test sessions: {', '.join(removed)}\n")
-        yield local
+        with _session_lease(local):
+            removed = delete_leftover_namespaces(local)
+            if removed:
+                sys.stderr.write(f"[tests] deleted namespaces left by ended test sessions: {', '.join(removed)}\n")
+            yield local
     finally:
         # Leave a cluster we found running (make dev, a developer's) alone; stop one we started.
         if not was_running and os.environ.get("KUBEFOUNDRY_KEEP_CLUSTER") != "1":

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,7 +41,8 @@ CHROMIUM_ARGS = (
     "--disable-component-update",
     "--disable-sync",
 )
-# host:pid:start of the test session that made a namespace, so a later session can tell its leftovers apart.
+# The test session that made a namespace ("lease:<name>", see SessionLease), so a later session can tell its
+# leftovers apart.
 NAMESPACE_OWNER = "kubefoundry.io/test-owner"
 # The session operator's instance (runtime/instance.py): it handles only the ProviderInstalls and
 # KubeFoundryDeployments labelled with it, so it never reconciles what another operator on the cluster (make
@@ -219,18 +221,96 @@ def _process_start(pid: int) -> str | None:
     return stat.rpartition(")")[2].split()[19]
 
 
-def session_owner() -> str:
-    """host:pid:start of this test session; the start time tells a reused pid apart."""
+def process_owner() -> str:
+    """host:pid:start of this test process (the start time tells a reused pid apart): names the owner of
+    something on this machine (a dedicated local cluster)."""
     return f"{socket.gethostname()}:{os.getpid()}:{_process_start(os.getpid())}"
 
 
-def session_gone(owner: str | None) -> bool:
-    """Whether the session named by `owner` (see session_owner) ran on this host and has ended."""
+def process_gone(owner: str | None) -> bool:
+    """Whether the process named by `owner` (see process_owner) ran on this host and has ended."""
     host, pid, start = [*(owner or "").split(":"), "", "", ""][:3]
     if host != socket.gethostname() or not pid.isdigit():
         return False
     running = _process_start(int(pid))
     return running is None or (start not in ("", "?") and running not in (start, "?"))
+
+
+# --- session liveness on the cluster ------------------------------------------------------------------------
+# A session's namespaces name a Lease that the session renews while it runs. Only the cluster is shared, so
+# this cannot collide the way a pid judged in the local /proc can (two machines of one hostname sharing a
+# cluster through KUBEFOUNDRY_TEST_USE_KUBECONFIG, /proc mounted with hidepid=2).
+LEASE_NAMESPACE = "default"
+LEASE_PREFIX = "kf-test-session-"
+LEASE_SECONDS = 90  # a session is gone once its Lease has not been renewed for this long
+RENEW_SECONDS = 15
+SESSION_LEASE = f"{LEASE_PREFIX}{uuid.uuid4().hex[:12]}"
+
+
+def session_owner() -> str:
+    """This session, as a namespace's NAMESPACE_OWNER annotation names it."""
+    return f"lease:{SESSION_LEASE}"
+
+
+def _micro_time(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def lease_manifest(name: str, renewed_at: float, holder: str) -> dict[str, object]:
+    spec = {"holderIdentity": holder, "leaseDurationSeconds": LEASE_SECONDS, "renewTime": _micro_time(renewed_at)}
+    meta = {"name": name, "namespace": LEASE_NAMESPACE, "labels": {NAMESPACE_LABEL: "true"}}
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+
+
+class SessionLease:
+    """Creates this session's Lease and renews it from a thread until stopped (then deletes it)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="session-lease", daemon=True)
+
+    def start(self) -> None:
+        manifest = lease_manifest(SESSION_LEASE, time.time(), process_owner())
+        self.cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(RENEW_SECONDS):
+            patch = {"spec": {"renewTime": _micro_time(time.time())}}
+            self.cluster.kubectl(
+                "patch", "lease", SESSION_LEASE, "-n", LEASE_NAMESPACE, "--type=merge", "-p", json.dumps(patch),
+                check=False,
+            )  # fmt: skip
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.cluster.kubectl("delete", "lease", SESSION_LEASE, "-n", LEASE_NAMESPACE, "--ignore-not-found",
+                             check=False)  # fmt: skip
+
+
+def live_sessions(cluster: Cluster, now: float | None = None) -> set[str]:
+    """The owners (session_owner) of the sessions whose Lease was renewed within LEASE_SECONDS; deletes the
+    Leases of the others."""
+    listed = cluster.kubectl("get", "leases", "-n", LEASE_NAMESPACE, "-l", f"{NAMESPACE_LABEL}=true", "-o", "json")
+    now = time.time() if now is None else now
+    live, dead = set(), []
+    for lease in json.loads(listed.stdout)["items"]:
+        name = lease["metadata"]["name"]
+        spec = lease.get("spec") or {}
+        renewed = str(spec.get("renewTime") or "")
+        try:
+            at = datetime.strptime(renewed, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            at = 0.0
+        if now - at <= int(spec.get("leaseDurationSeconds") or LEASE_SECONDS):
+            live.add(f"lease:{name}")
+        elif name.startswith(LEASE_PREFIX):
+            dead.append(name)
+    if dead:
+        cluster.kubectl("delete", "lease", *dead, "-n", LEASE_NAMESPACE, "--ignore-not-found", check=False)
+    return live
 
 
 def create_test_namespace(cluster: Cluster, name: str) -> None:
@@ -247,18 +327,21 @@ UNOWNED_AFTER_S = 600
 def delete_leftover_namespaces(cluster: Cluster, timeout: float = 180) -> list[str]:
     """Deletes test namespaces an interrupted session left behind (their pods would hold GPUs).
 
-    A namespace is a leftover when the session that made it, on this host, no longer runs; on the local
-    cluster, also when it names no session and is older than UNOWNED_AFTER_S. Waits until they are gone;
-    one that will not go is reported, not fatal (it would fail every later session too).
+    A namespace is a leftover when the Lease of the session that made it is missing or expired; on the local
+    cluster, also when it names no session (or names one by a pid, as older checkouts did) and is older than
+    UNOWNED_AFTER_S. Waits until they are gone; one that will not go is reported, not fatal (it would fail
+    every later session too).
     """
     listed = cluster.kubectl("get", "namespaces", "-l", f"{NAMESPACE_LABEL}=true", "-o", "json").stdout
+    live = live_sessions(cluster)
     now = time.time()
     stale = []
     for ns in json.loads(listed)["items"]:
         meta = ns["metadata"]
-        owner = (meta.get("annotations") or {}).get(NAMESPACE_OWNER)
+        owner = (meta.get("annotations") or {}).get(NAMESPACE_OWNER) or ""
         created = datetime.strptime(meta["creationTimestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-        if session_gone(owner) or (cluster.local and owner is None and now - created > UNOWNED_AFTER_S):
+        by_lease = owner.startswith("lease:")
+        if (by_lease and owner not in live) or (cluster.local and not by_lease and now - created > UNOWNED_AFTER_S):
             stale.append(meta["name"])
     if not stale:
         return stale
@@ -287,7 +370,7 @@ def delete_leftover_clusters(prefix: str) -> None:
     """Deletes dedicated clusters `<prefix>-*` whose test session has ended (an interrupted run's)."""
     for found in sorted(clusters_dir().glob(f"{prefix}-*")):
         owner = found / OWNER_FILE
-        if owner.is_file() and session_gone(owner.read_text().strip()):
+        if owner.is_file() and process_gone(owner.read_text().strip()):
             cluster_sh(found.name, "down")
 
 
@@ -299,7 +382,7 @@ def dedicated_local_cluster(prefix: str) -> Iterator[Cluster]:
     name = f"{prefix}-{os.getpid()}"
     try:
         cluster_sh(name, "up")
-        (clusters_dir() / name / OWNER_FILE).write_text(session_owner())
+        (clusters_dir() / name / OWNER_FILE).write_text(process_owner())
         yield Cluster(
             kubeconfig=cluster_sh(name, "kubeconfig"),
             kubectl_bin=cluster_sh(name, "kubectl-path"),

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -22,25 +23,43 @@ from harness import (
 )
 
 
+def _namespace(cluster: Cluster, name: str, owner: str) -> None:
+    metadata = {"name": name, "labels": {NAMESPACE_LABEL: "true"}, "annotations": {NAMESPACE_OWNER: owner}}
+    manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+
+
+def _lease(cluster: Cluster, name: str, renewed_at: float, holder: str) -> None:
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(harness.lease_manifest(name, renewed_at, holder)))
+
+
 def test_only_namespaces_of_sessions_that_ended_are_deleted(cluster: Cluster) -> None:
+    tag = uuid.uuid4().hex[:6]
+    expired, vanished, elsewhere = (f"{harness.LEASE_PREFIX}{kind}-{tag}" for kind in ("expired", "vanished", "other"))
+    # A session on another machine of this hostname, with a pid that is dead here (before: judged by the local
+    # /proc, its namespaces were deleted mid-run); and one that stopped renewing its Lease long ago.
     dead = subprocess.Popen(["true"])
     dead.wait()
-    leftover, live = f"kf-test-left-{uuid.uuid4().hex[:6]}", f"kf-test-live-{uuid.uuid4().hex[:6]}"
-    metadata = {
-        "name": leftover,
-        "labels": {NAMESPACE_LABEL: "true"},
-        "annotations": {NAMESPACE_OWNER: f"{socket.gethostname()}:{dead.pid}"},
-    }
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
-    cluster.kubectl("create", "-f", "-", input=json.dumps(namespace))
-    create_test_namespace(cluster, live)
+    _lease(cluster, elsewhere, time.time(), f"{socket.gethostname()}:{dead.pid}:1")
+    _lease(cluster, expired, time.time() - 10 * harness.LEASE_SECONDS, "gone")
+    names = {kind: f"kf-test-{kind}-{tag}" for kind in ("expired", "vanished", "elsewhere", "live")}
+    _namespace(cluster, names["expired"], f"lease:{expired}")
+    _namespace(cluster, names["vanished"], f"lease:{vanished}")  # its session deleted its Lease, then crashed
+    _namespace(cluster, names["elsewhere"], f"lease:{elsewhere}")
+    create_test_namespace(cluster, names["live"])  # this session's
     try:
         removed = delete_leftover_namespaces(cluster, timeout=60)
-        assert leftover in removed and live not in removed
-        assert cluster.kubectl("get", "namespace", leftover, check=False).returncode != 0
-        assert cluster.kubectl("get", "namespace", live, check=False).returncode == 0
+        assert names["expired"] in removed and names["vanished"] in removed, removed
+        assert names["elsewhere"] not in removed and names["live"] not in removed, removed
+        for kind in ("elsewhere", "live"):
+            assert cluster.kubectl("get", "namespace", names[kind], check=False).returncode == 0
+        leases = cluster.kubectl("get", "leases", "-n", harness.LEASE_NAMESPACE, "-o", "name").stdout.split()
+        assert f"lease.coordination.k8s.io/{expired}" not in leases  # an expired session's Lease goes too
+        assert f"lease.coordination.k8s.io/{harness.SESSION_LEASE}" in leases
     finally:
-        cluster.kubectl("delete", "namespace", leftover, live, "--ignore-not-found", "--wait=false", check=False)
+        cluster.kubectl("delete", "namespace", *names.values(), "--ignore-not-found", "--wait=false", check=False)
+        cluster.kubectl("delete", "lease", expired, elsewhere, "-n", harness.LEASE_NAMESPACE, "--ignore-not-found",
+                        check=False)  # fmt: skip
 
 
 def test_dedicated_clusters_of_ended_sessions_are_deleted(cluster: Cluster) -> None:
@@ -56,7 +75,7 @@ def test_dedicated_clusters_of_ended_sessions_are_deleted(cluster: Cluster) -> N
         with dedicated_local_cluster(prefix) as own:
             assert own.name == f"{prefix}-{os.getpid()}"
             assert not (harness.clusters_dir() / name).exists()
-            assert (harness.clusters_dir() / own.name / harness.OWNER_FILE).read_text() == harness.session_owner()
+            assert (harness.clusters_dir() / own.name / harness.OWNER_FILE).read_text() == harness.process_owner()
         assert not (harness.clusters_dir() / own.name).exists()
     finally:
         cluster_sh(name, "down")
