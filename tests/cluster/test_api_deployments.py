@@ -15,7 +15,7 @@ pytest.register_assert_rewrite("api_fixtures")
 
 from api_fixtures import DYNAMO_POD_LABEL, Api, assert_error, pod_manifest, start_api
 
-from harness import Cluster
+from harness import Cluster, instance_label
 from kubefoundry.operator import providers as registry
 from kubefoundry.operator.models.deployment import KFD, KubeFoundryDeploymentSpec
 from kubefoundry.operator.providers import get_provider
@@ -203,7 +203,8 @@ async def test_preview_renders_and_dry_runs_without_persisting(api: Api, kube: k
     assert reply.body["deployment"] == {
         "apiVersion": "kubefoundry.io/v1alpha1",
         "kind": "KubeFoundryDeployment",
-        "metadata": {"name": "pv", "namespace": namespace},
+        # Labelled for the operator instance this API runs next to (the session's, see conftest).
+        "metadata": {"name": "pv", "namespace": namespace, "labels": instance_label()},
         "spec": {"modelId": "Qwen/Qwen3-0.6B", "provider": "dynamo", "replicas": 3, "gpusPerReplica": 2},
     }
     provider = get_provider("dynamo")
